@@ -1,0 +1,33 @@
+# SqueezeEdge — `make demo` and `make test` work on a fresh machine; both run `setup` first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# System packages the toolchain needs (later issues add cross compilers, QEMU, mosquitto).
+APT_PACKAGES ?= build-essential gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf gcc-xtensa-lx106 libmosquitto-dev mosquitto
+
+.PHONY: setup system-packages demo test clean
+
+setup: system-packages $(VENV)/.installed
+
+# Installs what is missing when run as root; otherwise prints the apt command to run.
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "Missing system packages. Run: sudo apt-get install -y $$missing"; exit 1; fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml | system-packages
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/squeezeedge demo
+
+test: setup
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info

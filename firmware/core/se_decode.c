@@ -1,0 +1,157 @@
+/* SqueezeEdge firmware core: decoding (see se_decode.h). */
+#include "se_decode.h"
+
+#include <string.h>
+
+int32_t se_argmax_i8(const int8_t *v, int32_t n) {
+  int32_t i, best = 0;
+  for (i = 1; i < n; ++i)
+    if (v[i] > v[best]) best = i;
+  return best;
+}
+
+static int64_t rshift_round(int64_t x, int32_t n) { return (x + ((int64_t)1 << (n - 1))) >> n; }
+
+int32_t se_confidence(const se_meta_t *meta, const int8_t *logits, int32_t n, int32_t top) {
+  int64_t total = 0;
+  int32_t k;
+  for (k = 0; k < n; ++k) {
+    int64_t gap = (int64_t)logits[top] - (int64_t)logits[k];
+    int64_t idx = rshift_round(gap * (int64_t)meta->conf_m, meta->conf_n);
+    if (idx > 255) idx = 255;
+    total += meta->exp_table[idx];
+  }
+  if (total <= 0) return 0;
+  return (int32_t)(((int64_t)meta->exp_table[0] * SE_CONF_ONE + total / 2) / total);
+}
+
+int32_t se_normalize_phrase(const uint8_t *data, int32_t n, uint8_t *out, int32_t cap) {
+  int32_t i, len = 0, prev_end = -1, start = -1;
+  for (i = 0; i <= n; ++i) {
+    int cls = i < n ? se_byte_class(data[i]) : 0;
+    int32_t ws = -1, we = -1, k;
+    if (cls == 3) {
+      if (start < 0) start = i;
+      continue;
+    }
+    /* a word ends here (and/or a one-byte word is here): emit it/them in order */
+    for (k = 0; k < 2; ++k) {
+      if (k == 0) {
+        if (start < 0) continue;
+        ws = start; we = i; start = -1;
+      } else {
+        if (i >= n || cls == 0) continue;
+        ws = i; we = i + 1;
+      }
+      if (prev_end >= 0 && ws > prev_end) {
+        if (len >= cap) return -1;
+        out[len++] = ' ';
+      }
+      if (we - ws > cap - len) return -1;
+      for (; ws < we; ++ws) {
+        uint8_t b = data[ws];
+        out[len++] = (uint8_t)((b >= 0x41 && b <= 0x5A) ? b + 32 : b);
+      }
+      prev_end = we;
+    }
+  }
+  return len;
+}
+
+/* The best tag among O and the B/I tags of the slots `intent` allows (lowest index on ties). */
+static int32_t word_tag(const se_meta_t *meta, int32_t intent, const int8_t *row, int32_t n_tags) {
+  const uint8_t *allowed;
+  int32_t t, best = 0;
+  if (!meta->intent_slot_allowed) return se_argmax_i8(row, n_tags);
+  allowed = meta->intent_slot_allowed + (int64_t)intent * meta->n_slots;
+  for (t = 1; t < n_tags; ++t)
+    if (allowed[(t - 1) / 2] && row[t] > row[best]) best = t;
+  return best;
+}
+
+/* Value-table lookup: the value of `phrase` for slot s, or NULL. */
+static const se_value_t *find_value(const se_meta_t *meta, int32_t s, const uint8_t *phrase, int32_t n) {
+  int32_t lo = meta->value_start[s], hi = meta->value_start[s + 1] - 1;
+  while (lo <= hi) {
+    int32_t mid = lo + (hi - lo) / 2;
+    const uint8_t *p = (const uint8_t *)meta->values[mid].phrase;
+    int32_t pn = (int32_t)strlen((const char *)p);
+    int32_t m = pn < n ? pn : n;
+    int c = m ? memcmp(p, phrase, (size_t)m) : 0;
+    if (c == 0) c = (pn > n) - (pn < n);
+    if (c == 0) return &meta->values[mid];
+    if (c < 0) lo = mid + 1; else hi = mid - 1;
+  }
+  return NULL;
+}
+
+static se_status_t emit_span(const se_meta_t *meta, const uint8_t *data, const se_tokens_t *tok,
+                             int32_t first, int32_t last, int32_t slot, uint8_t *buf, int32_t cap,
+                             int32_t *used, se_answer_t *ans) {
+  int32_t k, n;
+  const se_value_t *v;
+  for (k = 0; k < ans->n_slots; ++k)
+    if (ans->slots[k].slot == slot) return SE_STATUS_OK; /* the first mention wins */
+  if (ans->n_slots >= ans->slots_cap) return SE_STATUS_BUFFER;
+  n = se_normalize_phrase(data + tok->starts[first], tok->ends[last] - tok->starts[first], buf + *used,
+                          cap - *used);
+  if (n < 0) return SE_STATUS_BUFFER;
+  ans->slots[ans->n_slots].slot = slot;
+  v = find_value(meta, slot, buf + *used, n);
+  if (v) {
+    ans->slots[ans->n_slots].value = (const uint8_t *)v->value;
+    ans->slots[ans->n_slots].value_len = (int32_t)strlen(v->value);
+  } else {
+    ans->slots[ans->n_slots].value = buf + *used;
+    ans->slots[ans->n_slots].value_len = n;
+    *used += n;
+  }
+  ans->n_slots++;
+  return SE_STATUS_OK;
+}
+
+se_status_t se_decode(const se_meta_t *meta, const uint8_t *data, const se_tokens_t *tok,
+                      const int8_t *intent_logits, const int8_t *slot_logits, int32_t n_tags,
+                      uint8_t *phrase_buf, int32_t phrase_cap, se_answer_t *ans) {
+  int32_t pos, used = 0, cur_first = -1, cur_last = -1, cur_slot = -1;
+  se_status_t st;
+  if (!meta || !tok || !intent_logits || !slot_logits || !ans || (!data && tok->length > 1)) return SE_STATUS_NULL;
+  ans->n_slots = 0;
+  ans->top = se_argmax_i8(intent_logits, meta->n_intents);
+  ans->conf_q = se_confidence(meta, intent_logits, meta->n_intents, ans->top);
+  ans->intent = (ans->top == 0 || ans->conf_q < meta->oos_threshold) ? 0 : ans->top;
+  if (ans->intent == 0) return SE_STATUS_OK;
+  for (pos = 1; pos < tok->length; ++pos) {
+    int32_t id = tok->ids[pos], tag, slot, inside;
+    if (id >= 0 && id < meta->vocab_size && meta->token_cont[id]) {
+      if (cur_first >= 0 && cur_last == pos - 1) cur_last = pos;
+      continue;
+    }
+    tag = word_tag(meta, ans->intent, slot_logits + (int64_t)pos * n_tags, n_tags);
+    if (tag == 0) {
+      if (cur_first >= 0) {
+        st = emit_span(meta, data, tok, cur_first, cur_last, cur_slot, phrase_buf, phrase_cap, &used, ans);
+        if (st != SE_STATUS_OK) return st;
+      }
+      cur_first = -1;
+      continue;
+    }
+    slot = (tag - 1) / 2;
+    inside = (tag - 1) % 2 == 1;
+    if (inside && cur_first >= 0 && cur_slot == slot) {
+      cur_last = pos;
+    } else {
+      if (cur_first >= 0) {
+        st = emit_span(meta, data, tok, cur_first, cur_last, cur_slot, phrase_buf, phrase_cap, &used, ans);
+        if (st != SE_STATUS_OK) return st;
+      }
+      cur_first = cur_last = pos;
+      cur_slot = slot;
+    }
+  }
+  if (cur_first >= 0) {
+    st = emit_span(meta, data, tok, cur_first, cur_last, cur_slot, phrase_buf, phrase_cap, &used, ans);
+    if (st != SE_STATUS_OK) return st;
+  }
+  return SE_STATUS_OK;
+}

@@ -1,0 +1,45 @@
+/* SqueezeEdge firmware core: a tiny JSON writer (string escaping that round-trips through any
+ * JSON parser) and a minimal parser for one flat request object. No allocation. */
+#ifndef SE_JSON_H
+#define SE_JSON_H
+
+#include <stdint.h>
+#include "se_status.h"
+
+/* Writer over a caller-owned buffer; `overflow` is set (and output stops) when it is full. */
+typedef struct {
+  char *buf;
+  int32_t cap;
+  int32_t len;
+  int overflow;
+} se_jw_t;
+
+void se_jw_init(se_jw_t *w, char *buf, int32_t cap);
+void se_jw_raw(se_jw_t *w, const char *s);                 /* NUL-terminated, copied as is */
+void se_jw_rawn(se_jw_t *w, const char *s, int32_t n);
+/* A quoted JSON string of the bytes s[0..n): valid UTF-8 is kept, each ill-formed subpart
+ * becomes \ufffd (as Python's errors="replace"), '"' '\\' and control bytes are escaped. */
+void se_jw_string(se_jw_t *w, const uint8_t *s, int32_t n);
+void se_jw_int(se_jw_t *w, int64_t v);
+/* A fixed-point number q / 10000 printed with four decimals ("0.9731", "1.0000"). */
+void se_jw_q4(se_jw_t *w, int32_t q);
+
+/* A parsed request: {"id": <scalar>, "text": "...", "cmd": "..."}; other keys are ignored. */
+typedef struct {
+  const char *id;      /* raw JSON token of "id" (valid JSON), or NULL */
+  int32_t id_len;
+  uint8_t *text;       /* unescaped "text" bytes (caller buffer), valid when has_text */
+  int32_t text_len;
+  int has_text;
+  char cmd[16];        /* "cmd" value (NUL-terminated), valid when has_cmd */
+  int has_cmd;
+} se_request_t;
+
+#define SE_JSON_MAX_ID 64
+
+/* Parse line[0..n) as one JSON object. text_buf (capacity >= n) receives the unescaped text.
+ * Returns SE_STATUS_OK or SE_STATUS_PARSE; *why gets a short static reason on failure. */
+se_status_t se_json_parse_request(const uint8_t *line, int32_t n, uint8_t *text_buf, int32_t text_cap,
+                                  se_request_t *req, const char **why);
+
+#endif /* SE_JSON_H */

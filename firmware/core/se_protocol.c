@@ -1,0 +1,277 @@
+/* SqueezeEdge firmware core: the line protocol (see se_protocol.h and firmware/PROTOCOL.md). */
+#include "se_protocol.h"
+
+#include <string.h>
+
+#include "se_json.h"
+
+se_status_t se_protocol_init(se_protocol_t *p) {
+  if (!p || !p->clf || !p->write || !p->line || !p->text_buf || !p->out) return SE_STATUS_NULL;
+  if (p->line_cap < SE_PROTOCOL_MIN_LINE || p->out_cap < SE_PROTOCOL_MIN_OUT) return SE_STATUS_BUFFER;
+  p->line_len = 0;
+  p->line_total = 0;
+  p->last_byte = 0;
+  p->overflow = 0;
+  memset(&p->stats, 0, sizeof p->stats);
+  return SE_STATUS_OK;
+}
+
+static void send(se_protocol_t *p, se_jw_t *w) {
+  if (w->overflow) { /* cannot happen with SE_PROTOCOL_MIN_OUT; answer something valid anyway */
+    se_jw_init(w, p->out, p->out_cap);
+    se_jw_raw(w, "{\"error\":\"response too large\",\"code\":\"internal\"}");
+  }
+  se_jw_rawn(w, "\n", 1);
+  p->write(p->write_ctx, (const uint8_t *)w->buf, w->len);
+}
+
+static void begin(se_jw_t *w, const se_request_t *req) {
+  se_jw_raw(w, "{");
+  if (req && req->id) {
+    se_jw_raw(w, "\"id\":");
+    se_jw_rawn(w, req->id, req->id_len);
+    se_jw_raw(w, ",");
+  }
+}
+
+static void error_reply(se_protocol_t *p, const se_request_t *req, const char *code, const char *msg) {
+  se_jw_t w;
+  se_jw_init(&w, p->out, p->out_cap);
+  begin(&w, req);
+  se_jw_raw(&w, "\"error\":");
+  se_jw_string(&w, (const uint8_t *)msg, (int32_t)strlen(msg));
+  se_jw_raw(&w, ",\"code\":\"");
+  se_jw_raw(&w, code);
+  se_jw_raw(&w, "\"}");
+  p->stats.protocol_errors++;
+  send(p, &w);
+}
+
+static void hex2(se_jw_t *w, int32_t b) {
+  static const char hex[] = "0123456789abcdef";
+  char t[2];
+  t[0] = hex[(b >> 4) & 15];
+  t[1] = hex[b & 15];
+  se_jw_rawn(w, t, 2);
+}
+
+/* Classify `text` (total = its full length when it was cut to fit the line buffer). */
+static void classify_reply(se_protocol_t *p, const se_request_t *req, const uint8_t *text, int32_t len,
+                           int32_t total) {
+  const se_classifier_t *clf = p->clf;
+  const se_meta_t *meta = clf->meta;
+  se_tokens_t tok;
+  se_answer_t ans;
+  se_check_result_t check;
+  se_status_t st = SE_STATUS_INPUT;
+  se_jw_t w;
+  uint32_t t0 = 0, dt = 0;
+  int32_t echo = len < SE_MAX_TEXT_BYTES ? len : SE_MAX_TEXT_BYTES;
+  memset(&tok, 0, sizeof tok);
+  memset(&ans, 0, sizeof ans);
+  if (total > SE_MAX_TEXT_BYTES) {
+    check.check = SE_CHECK_TOO_LONG;
+    check.length = total;
+  } else {
+    if (p->clock) t0 = p->clock(p->clock_ctx);
+    st = se_classify(clf, text, len, &tok, &ans, &check);
+    if (p->clock) dt = p->clock(p->clock_ctx) - t0;
+  }
+  se_jw_init(&w, p->out, p->out_cap);
+  begin(&w, req);
+  se_jw_raw(&w, "\"text\":");
+  se_jw_string(&w, text, echo);
+  if (st == SE_STATUS_OK) {
+    int32_t k;
+    se_jw_raw(&w, ",\"intent\":");
+    if (ans.intent == 0) se_jw_raw(&w, "null");
+    else {
+      const char *name = meta->intents[ans.intent];
+      se_jw_string(&w, (const uint8_t *)name, (int32_t)strlen(name));
+    }
+    se_jw_raw(&w, ",\"confidence\":");
+    se_jw_q4(&w, ans.conf_q);
+    se_jw_raw(&w, ",\"slots\":{");
+    for (k = 0; k < ans.n_slots; ++k) {
+      const char *name = meta->slots[ans.slots[k].slot];
+      if (k) se_jw_raw(&w, ",");
+      se_jw_string(&w, (const uint8_t *)name, (int32_t)strlen(name));
+      se_jw_raw(&w, ":");
+      se_jw_string(&w, ans.slots[k].value, ans.slots[k].value_len);
+    }
+    se_jw_raw(&w, "},\"time_us\":");
+    se_jw_int(&w, dt);
+    se_jw_raw(&w, "}");
+    p->stats.classified++;
+    p->stats.infer_us_last = dt;
+    p->stats.infer_us_total += dt;
+    if (dt > p->stats.infer_us_max) p->stats.infer_us_max = dt;
+  } else {
+    const char *code = "internal";
+    se_jw_raw(&w, ",\"error\":\"");
+    switch (st == SE_STATUS_INPUT ? check.check : SE_CHECK_MODEL) {
+      case SE_CHECK_TOO_LONG:
+        code = "too_long";
+        se_jw_raw(&w, "command too long: ");
+        se_jw_int(&w, check.length);
+        se_jw_raw(&w, " bytes, the limit is ");
+        se_jw_int(&w, SE_MAX_TEXT_BYTES);
+        break;
+      case SE_CHECK_INVALID_UTF8:
+        code = "invalid_utf8";
+        se_jw_raw(&w, "command is not valid UTF-8 (byte 0x");
+        hex2(&w, check.byte);
+        se_jw_raw(&w, " at offset ");
+        se_jw_int(&w, check.offset);
+        se_jw_raw(&w, ")");
+        break;
+      case SE_CHECK_EMPTY:
+        code = "empty";
+        se_jw_raw(&w, "empty command");
+        break;
+      default:
+        code = "model";
+        se_jw_raw(&w, "inference failed: status ");
+        se_jw_int(&w, st == SE_STATUS_INPUT ? check.model_rc : (int32_t)st);
+        break;
+    }
+    se_jw_raw(&w, "\",\"code\":\"");
+    se_jw_raw(&w, code);
+    se_jw_raw(&w, "\"}");
+    p->stats.errors++;
+  }
+  send(p, &w);
+}
+
+static void info_reply(se_protocol_t *p, const se_request_t *req, const char *cmd) {
+  const se_meta_t *meta = p->clf->meta;
+  se_jw_t w;
+  se_jw_init(&w, p->out, p->out_cap);
+  begin(&w, req);
+  if (strcmp(cmd, "version") == 0) {
+    se_jw_raw(&w, "\"version\":");
+    se_jw_string(&w, (const uint8_t *)p->firmware_version, (int32_t)strlen(p->firmware_version));
+    se_jw_raw(&w, ",\"protocol\":");
+    se_jw_int(&w, SE_PROTOCOL_VERSION);
+  } else if (strcmp(cmd, "stats") == 0) {
+    const se_stats_t *s = &p->stats;
+    se_jw_raw(&w, "\"lines\":"); se_jw_int(&w, s->lines);
+    se_jw_raw(&w, ",\"classified\":"); se_jw_int(&w, s->classified);
+    se_jw_raw(&w, ",\"errors\":"); se_jw_int(&w, s->errors);
+    se_jw_raw(&w, ",\"protocol_errors\":"); se_jw_int(&w, s->protocol_errors);
+    se_jw_raw(&w, ",\"overflows\":"); se_jw_int(&w, s->overflows);
+    se_jw_raw(&w, ",\"bytes_in\":"); se_jw_int(&w, (int64_t)s->bytes_in);
+    se_jw_raw(&w, ",\"time_us_last\":"); se_jw_int(&w, s->infer_us_last);
+    se_jw_raw(&w, ",\"time_us_max\":"); se_jw_int(&w, s->infer_us_max);
+    se_jw_raw(&w, ",\"time_us_mean\":");
+    se_jw_int(&w, s->classified ? (int64_t)(s->infer_us_total / s->classified) : 0);
+  } else if (strcmp(cmd, "ping") == 0) {
+    se_jw_raw(&w, "\"pong\":true");
+  } else { /* info */
+    se_jw_raw(&w, "\"device\":");
+    se_jw_string(&w, (const uint8_t *)p->device, (int32_t)strlen(p->device));
+    se_jw_raw(&w, ",\"version\":");
+    se_jw_string(&w, (const uint8_t *)p->firmware_version, (int32_t)strlen(p->firmware_version));
+    se_jw_raw(&w, ",\"protocol\":"); se_jw_int(&w, SE_PROTOCOL_VERSION);
+    se_jw_raw(&w, ",\"max_line\":"); se_jw_int(&w, p->line_cap);
+    se_jw_raw(&w, ",\"max_text\":"); se_jw_int(&w, SE_MAX_TEXT_BYTES);
+    se_jw_raw(&w, ",\"vocab_size\":"); se_jw_int(&w, meta->vocab_size);
+    se_jw_raw(&w, ",\"max_len\":"); se_jw_int(&w, meta->max_len);
+    se_jw_raw(&w, ",\"intents\":"); se_jw_int(&w, meta->n_intents);
+    se_jw_raw(&w, ",\"slots\":"); se_jw_int(&w, meta->n_slots);
+    se_jw_raw(&w, ",\"oos_threshold\":"); se_jw_q4(&w, meta->oos_threshold);
+    se_jw_raw(&w, ",\"arena_bytes\":"); se_jw_int(&w, p->arena_bytes);
+  }
+  se_jw_raw(&w, "}");
+  send(p, &w);
+}
+
+static int is_command(const char *cmd) {
+  return strcmp(cmd, "info") == 0 || strcmp(cmd, "version") == 0 || strcmp(cmd, "stats") == 0 ||
+         strcmp(cmd, "ping") == 0;
+}
+
+void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len, int32_t total, int overflow) {
+  p->stats.lines++;
+  if (len > 0 && line[0] == '{') {
+    se_request_t req;
+    const char *why = "bad JSON";
+    if (overflow) {
+      p->stats.overflows++;
+      error_reply(p, NULL, "line_too_long", "request line longer than the device's line buffer");
+      return;
+    }
+    if (se_json_parse_request(line, len, p->text_buf, p->line_cap, &req, &why) != SE_STATUS_OK) {
+      error_reply(p, NULL, "bad_json", why);
+      return;
+    }
+    if (req.has_cmd) {
+      if (!is_command(req.cmd)) {
+        error_reply(p, &req, "unknown_command", "unknown command; use info, version, stats or ping");
+        return;
+      }
+      info_reply(p, &req, req.cmd);
+      return;
+    }
+    if (!req.has_text) {
+      error_reply(p, &req, "bad_request", "a request needs \"text\" or \"cmd\"");
+      return;
+    }
+    classify_reply(p, &req, req.text, req.text_len, req.text_len);
+    return;
+  }
+  if (len > 1 && line[0] == '/' && !overflow) {
+    char cmd[16];
+    if (len - 1 < (int32_t)sizeof cmd) {
+      memcpy(cmd, line + 1, (size_t)(len - 1));
+      cmd[len - 1] = 0;
+      if (strlen(cmd) == (size_t)(len - 1) && is_command(cmd)) {
+        info_reply(p, NULL, cmd);
+        return;
+      }
+    }
+  }
+  if (overflow) p->stats.overflows++;
+  classify_reply(p, NULL, line, len, total);
+}
+
+static void end_line(se_protocol_t *p) {
+  int32_t len = p->line_len, total = p->line_total;
+  if (total > 0 && p->last_byte == '\r') { /* one CR before the newline is not part of the line */
+    total--;
+    if (!p->overflow) len--;
+  }
+  if (p->overflow && len > total) len = total;
+  se_protocol_handle_line(p, p->line, len, total, p->overflow);
+  p->line_len = 0;
+  p->line_total = 0;
+  p->last_byte = 0;
+  p->overflow = 0;
+}
+
+void se_protocol_feed(se_protocol_t *p, const uint8_t *data, int32_t n) {
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    uint8_t b = data[i];
+    p->stats.bytes_in++;
+    if (b == '\n') {
+      end_line(p);
+      continue;
+    }
+    if (p->line_len < p->line_cap) p->line[p->line_len++] = b;
+    else p->overflow = 1;
+    if (p->line_total < INT32_MAX) p->line_total++;
+    p->last_byte = b;
+  }
+}
+
+void se_protocol_flush(se_protocol_t *p) {
+  if (p->line_total > 0) end_line(p);
+}
+
+void se_protocol_reset_line(se_protocol_t *p) {
+  p->line_len = 0;
+  p->line_total = 0;
+  p->last_byte = 0;
+  p->overflow = 0;
+}

@@ -1,0 +1,62 @@
+/* SqueezeEdge firmware core: the line protocol (firmware/PROTOCOL.md) over any byte stream.
+ * Feed received bytes with se_protocol_feed; every complete line produces exactly one JSON
+ * response line through the write callback. Any byte sequence is safe: overlong lines are
+ * discarded up to the next newline and answered with an error. No allocation. */
+#ifndef SE_PROTOCOL_H
+#define SE_PROTOCOL_H
+
+#include <stdint.h>
+#include "se_classify.h"
+#include "se_status.h"
+
+#define SE_PROTOCOL_VERSION 1
+
+typedef void (*se_write_fn)(void *ctx, const uint8_t *data, int32_t len);
+typedef uint32_t (*se_clock_fn)(void *ctx); /* a free-running microsecond counter */
+
+typedef struct {
+  uint32_t lines, classified, errors, overflows, protocol_errors;
+  uint32_t infer_us_last, infer_us_max;
+  uint64_t infer_us_total;
+  uint64_t bytes_in;
+} se_stats_t;
+
+typedef struct {
+  /* configuration (set before se_protocol_init) */
+  const se_classifier_t *clf;
+  se_write_fn write;
+  void *write_ctx;
+  se_clock_fn clock;            /* may be NULL: time_us is then 0 */
+  void *clock_ctx;
+  const char *device;           /* e.g. "host-emulator" */
+  const char *firmware_version; /* e.g. "0.1.0" */
+  int32_t arena_bytes;          /* reported by "info" */
+  uint8_t *line;                /* line buffer; capacity line_cap (the maximum line length) */
+  int32_t line_cap;
+  uint8_t *text_buf;            /* unescaped JSON text; capacity line_cap */
+  char *out;                    /* response buffer */
+  int32_t out_cap;
+  /* state */
+  int32_t line_len;
+  int32_t line_total;           /* bytes of the current line, counted beyond line_cap too */
+  uint8_t last_byte;
+  int overflow;
+  se_stats_t stats;
+} se_protocol_t;
+
+/* Minimum sizes the caller should provide. */
+#define SE_PROTOCOL_MIN_LINE (SE_MAX_TEXT_BYTES + 2)
+#define SE_PROTOCOL_MIN_OUT 4096
+
+se_status_t se_protocol_init(se_protocol_t *p);
+/* Feed received bytes; responses are written synchronously. */
+void se_protocol_feed(se_protocol_t *p, const uint8_t *data, int32_t n);
+/* End of stream: a pending unterminated line is handled as if a newline followed it. */
+void se_protocol_flush(se_protocol_t *p);
+/* The peer went away: drop a pending partial line without answering it. */
+void se_protocol_reset_line(se_protocol_t *p);
+/* Handle one complete line (no newline). `overflow_total` > 0 means the line was longer than
+ * the buffer and only its first line_cap bytes are in line[]. */
+void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len, int32_t total, int overflow);
+
+#endif /* SE_PROTOCOL_H */

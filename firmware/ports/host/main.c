@@ -1,0 +1,270 @@
+/* SqueezeEdge host emulator: the firmware core and the generated model package, serving the
+ * line protocol (firmware/PROTOCOL.md) on stdin/stdout, a TCP socket or a pseudo-terminal.
+ *
+ *   se_emulator --stdio | --tcp PORT [--host ADDR] | --pty
+ *   se_emulator --broker mqtt://[user:pass@]host[:port] --device ID [--config FILE]   (MQTT=1 builds)
+ *
+ * When it is ready it prints one line on stderr: "SE_READY stdio", "SE_READY tcp HOST:PORT",
+ * "SE_READY pty /dev/pts/N" or "SE_READY mqtt HOST:PORT DEVICE". SIGINT/SIGTERM stop it.
+ * --config FILE holds key=value lines (broker, device, username, password); options given on
+ * the command line win over the file. */
+#define _DEFAULT_SOURCE
+#define _XOPEN_SOURCE 700
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "model_meta.h"
+#include "se_protocol.h"
+#ifdef SE_WITH_MQTT
+#include "mqtt.h"
+#endif
+
+#ifndef SE_LINE_MAX
+#define SE_LINE_MAX 4096
+#endif
+#define SE_OUT_MAX (8 * SE_LINE_MAX)
+#define SE_FIRMWARE_VERSION "0.1.0"
+
+#if SE_MODEL_MAX_LEN != SE_META_MAX_LEN || SE_MODEL_N_TAGS != SE_META_N_TAGS || SE_MODEL_N_INTENTS != SE_META_N_INTENTS
+#error "model.h and model_meta.h describe different models"
+#endif
+
+static uint8_t arena[SE_MODEL_ARENA_BYTES + 1];
+static int32_t tok_ids[SE_META_MAX_LEN], tok_starts[SE_META_MAX_LEN], tok_ends[SE_META_MAX_LEN];
+static int8_t intent_logits[SE_META_N_INTENTS];
+static int8_t slot_logits[SE_META_MAX_LEN * SE_META_N_TAGS];
+static uint8_t phrase_buf[SE_CLASSIFY_PHRASE_BYTES(SE_META_MAX_LEN)];
+static se_slot_value_t slot_values[SE_META_N_SLOTS + 1];
+static uint8_t line_buf[SE_LINE_MAX];
+static uint8_t text_buf[SE_LINE_MAX];
+static char out_buf[SE_OUT_MAX];
+
+static volatile sig_atomic_t stop_requested = 0;
+static void on_signal(int sig) { (void)sig; stop_requested = 1; }
+
+static uint32_t clock_us(void *ctx) {
+  struct timespec ts;
+  (void)ctx;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint32_t)((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+}
+
+/* Write everything, waiting at most ~2 s for a peer that does not read; then drop the rest. */
+static void write_fd(void *ctx, const uint8_t *data, int32_t len) {
+  int fd = *(int *)ctx;
+  int waited = 0;
+  while (len > 0) {
+    ssize_t n = write(fd, data, (size_t)len);
+    if (n > 0) { data += n; len -= (int32_t)n; continue; }
+    if (n < 0 && errno == EINTR) { if (stop_requested) return; continue; }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      struct pollfd pfd;
+      pfd.fd = fd; pfd.events = POLLOUT; pfd.revents = 0;
+      if (waited >= 2000) return;
+      poll(&pfd, 1, 100);
+      waited += 100;
+      continue;
+    }
+    return; /* EPIPE, ECONNRESET, ...: the peer is gone */
+  }
+}
+
+static int out_fd = 1;
+static se_classifier_t clf;
+static se_protocol_t proto;
+
+static void setup(void) {
+  clf.meta = &se_model_meta;
+  clf.run = se_model_run;
+  clf.n_tags = SE_MODEL_N_TAGS;
+  clf.arena = arena;
+  clf.ids = tok_ids;
+  clf.starts = tok_starts;
+  clf.ends = tok_ends;
+  clf.intent_logits = intent_logits;
+  clf.slot_logits = slot_logits;
+  clf.phrase_buf = phrase_buf;
+  clf.phrase_cap = (int32_t)sizeof phrase_buf;
+  clf.slot_values = slot_values;
+  clf.slot_values_cap = SE_META_N_SLOTS + 1;
+  proto.clf = &clf;
+  proto.write = write_fd;
+  proto.write_ctx = &out_fd;
+  proto.clock = clock_us;
+  proto.device = "host-emulator";
+  proto.firmware_version = SE_FIRMWARE_VERSION;
+  proto.arena_bytes = SE_MODEL_ARENA_BYTES;
+  proto.line = line_buf;
+  proto.line_cap = SE_LINE_MAX;
+  proto.text_buf = text_buf;
+  proto.out = out_buf;
+  proto.out_cap = SE_OUT_MAX;
+  if (se_protocol_init(&proto) != SE_STATUS_OK) {
+    fprintf(stderr, "se_emulator: protocol init failed\n");
+    exit(2);
+  }
+}
+
+/* Serve one connection/stream until EOF or error. Returns 1 on EOF, 0 on error. */
+static int serve(int in_fd, int eof_flushes) {
+  uint8_t buf[1024];
+  for (;;) {
+    ssize_t n;
+    if (stop_requested) return 0;
+    n = read(in_fd, buf, sizeof buf);
+    if (n > 0) { se_protocol_feed(&proto, buf, (int32_t)n); continue; }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      struct pollfd pfd;
+      pfd.fd = in_fd; pfd.events = POLLIN; pfd.revents = 0;
+      poll(&pfd, 1, 200);
+      continue;
+    }
+    if (n == 0 && eof_flushes) se_protocol_flush(&proto);
+    else se_protocol_reset_line(&proto);
+    return n == 0;
+  }
+}
+
+static int run_stdio(void) {
+  out_fd = 1;
+  fprintf(stderr, "SE_READY stdio\n");
+  serve(0, 1);
+  return 0;
+}
+
+static int run_tcp(const char *host, int port) {
+  struct sockaddr_in addr;
+  socklen_t alen = sizeof addr;
+  int one = 1;
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) { perror("se_emulator: socket"); return 1; }
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((uint16_t)port);
+  if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) { fprintf(stderr, "se_emulator: bad address %s\n", host); return 1; }
+  if (bind(s, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    fprintf(stderr, "se_emulator: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
+    return 1;
+  }
+  if (listen(s, 4) < 0 || getsockname(s, (struct sockaddr *)&addr, &alen) < 0) { perror("se_emulator: listen"); return 1; }
+  fprintf(stderr, "SE_READY tcp %s:%d\n", host, ntohs(addr.sin_port));
+  while (!stop_requested) {
+    int c = accept(s, NULL, NULL);
+    if (c < 0) {
+      if (errno == EINTR) continue;
+      perror("se_emulator: accept");
+      return 1;
+    }
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* non-blocking: a client that stops reading cannot stall the device (see write_fd) */
+    fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+    out_fd = c;
+    se_protocol_reset_line(&proto);
+    serve(c, 0); /* a client that disconnects mid-line is not answered */
+    close(c);
+  }
+  close(s);
+  return 0;
+}
+
+static int run_pty(void) {
+  struct termios t;
+  int slave, m = posix_openpt(O_RDWR | O_NOCTTY);
+  const char *name;
+  if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || (name = ptsname(m)) == NULL) {
+    perror("se_emulator: pty");
+    return 1;
+  }
+  /* Keep the slave open ourselves: clients may come and go without the master seeing EIO. */
+  slave = open(name, O_RDWR | O_NOCTTY);
+  if (slave < 0 || tcgetattr(slave, &t) < 0) { perror("se_emulator: pty slave"); return 1; }
+  cfmakeraw(&t);
+  tcsetattr(slave, TCSANOW, &t);
+  fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
+  out_fd = m;
+  fprintf(stderr, "SE_READY pty %s\n", name);
+  while (!stop_requested) {
+    if (serve(m, 0) == 0 && !stop_requested) {
+      struct pollfd pfd;
+      pfd.fd = m; pfd.events = POLLIN; pfd.revents = 0;
+      poll(&pfd, 1, 100);
+    }
+  }
+  close(slave);
+  close(m);
+  return 0;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: se_emulator --stdio | --tcp PORT [--host ADDR] | --pty\n"
+                  "       se_emulator --broker mqtt://[user:pass@]host[:port] --device ID [--config FILE]\n");
+}
+
+int main(int argc, char **argv) {
+  struct sigaction sa;
+  const char *host = "127.0.0.1";
+  const char *broker = NULL, *device = NULL, *config = NULL;
+  int i, mode = 0, port = 0;
+  for (i = 1; i < argc; ++i) {
+    if (strcmp(argv[i], "--stdio") == 0) mode = 1;
+    else if (strcmp(argv[i], "--tcp") == 0 && i + 1 < argc) { mode = 2; port = atoi(argv[++i]); }
+    else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) host = argv[++i];
+    else if (strcmp(argv[i], "--pty") == 0) mode = 3;
+    else if (strcmp(argv[i], "--broker") == 0 && i + 1 < argc) { mode = 4; broker = argv[++i]; }
+    else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[++i];
+    else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) { mode = 4; config = argv[++i]; }
+    else { usage(); return 2; }
+  }
+#ifdef SE_WITH_MQTT
+  static se_mqtt_config_t mcfg;
+  if (mode == 4) {
+    char err[256];
+    memset(&mcfg, 0, sizeof mcfg);
+    if (broker && se_mqtt_parse_url(broker, &mcfg, err, (int)sizeof err) < 0) { fprintf(stderr, "se_emulator: %s\n", err); return 2; }
+    if (device) snprintf(mcfg.device, sizeof mcfg.device, "%s", device);
+    if (config && se_mqtt_read_config(config, &mcfg, err, (int)sizeof err) < 0) { fprintf(stderr, "se_emulator: %s\n", err); return 2; }
+    if (!mcfg.have_broker) { fprintf(stderr, "se_emulator: no broker: pass --broker mqtt://host:port or broker= in --config\n"); return 2; }
+    if (!se_mqtt_valid_device(mcfg.device)) {
+      fprintf(stderr, "se_emulator: the device id must be 1..64 characters of A-Z a-z 0-9 _ - (pass --device ID)\n");
+      return 2;
+    }
+  }
+#else
+  (void)broker; (void)config;
+  if (mode == 4 || device) {
+    fprintf(stderr, "se_emulator: built without MQTT; rebuild with `make MQTT=1` (needs libmosquitto-dev)\n");
+    return 2;
+  }
+#endif
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal; /* no SA_RESTART: blocking calls return EINTR */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  setup();
+  switch (mode) {
+    case 1: return run_stdio();
+    case 2: return run_tcp(host, port);
+    case 3: return run_pty();
+#ifdef SE_WITH_MQTT
+    case 4: return se_mqtt_run(&proto, &mcfg, &stop_requested, SE_FIRMWARE_VERSION, "SqueezeEdge host emulator");
+#endif
+    default: usage(); return 2;
+  }
+}

@@ -1,0 +1,316 @@
+/* SqueezeEdge host emulator: the device protocol over MQTT with libmosquitto (see mqtt.h). */
+#define _DEFAULT_SOURCE
+#define _XOPEN_SOURCE 700
+#include "mqtt.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <mosquitto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SE_MQTT_KEEPALIVE 15
+#define SE_MQTT_BACKOFF_MIN 1  /* seconds; doubles up to the maximum */
+#define SE_MQTT_BACKOFF_MAX 30
+
+static void set_err(char *err, int cap, const char *fmt, const char *arg) {
+  if (err && cap > 0) snprintf(err, (size_t)cap, fmt, arg);
+}
+
+/* Copy src[0..n) into dst (cap bytes), decoding %XX; -1 if it does not fit or is malformed. */
+static int pct_decode(char *dst, int cap, const char *src, size_t n) {
+  int o = 0;
+  size_t i;
+  for (i = 0; i < n; ++i) {
+    int c = (unsigned char)src[i];
+    if (c == '%') {
+      char hex[3];
+      if (i + 2 >= n) return -1;
+      if (!isxdigit((unsigned char)src[i + 1]) || !isxdigit((unsigned char)src[i + 2])) return -1;
+      hex[0] = src[i + 1]; hex[1] = src[i + 2]; hex[2] = 0;
+      c = (int)strtol(hex, NULL, 16);
+      i += 2;
+    }
+    if (o + 1 >= cap) return -1;
+    dst[o++] = (char)c;
+  }
+  dst[o] = 0;
+  return 0;
+}
+
+int se_mqtt_parse_url(const char *url, se_mqtt_config_t *cfg, char *err, int err_cap) {
+  const char *p = url, *at, *hostp, *colon, *end;
+  size_t hlen;
+  if (strncmp(p, "mqtt://", 7) == 0) p += 7;
+  else if (strncmp(p, "tcp://", 6) == 0) p += 6;
+  else if (strstr(p, "://")) { set_err(err, err_cap, "%s: only mqtt:// brokers are supported (no TLS in the emulator)", url); return -1; }
+  end = p + strcspn(p, "/?#");
+  at = NULL;
+  for (hostp = p; hostp < end; ++hostp) if (*hostp == '@') at = hostp; /* the last '@' */
+  if (at) {
+    const char *sep = memchr(p, ':', (size_t)(at - p));
+    size_t ulen = sep ? (size_t)(sep - p) : (size_t)(at - p);
+    if (pct_decode(cfg->username, (int)sizeof cfg->username, p, ulen) < 0 ||
+        (sep && pct_decode(cfg->password, (int)sizeof cfg->password, sep + 1, (size_t)(at - sep - 1)) < 0)) {
+      set_err(err, err_cap, "%s: bad user name or password in the broker URL", "broker");
+      return -1;
+    }
+    hostp = at + 1;
+  } else {
+    hostp = p;
+  }
+  colon = NULL;
+  if (*hostp == '[') { /* [v6]:port */
+    const char *rb = memchr(hostp, ']', (size_t)(end - hostp));
+    if (!rb) { set_err(err, err_cap, "%s: bad IPv6 address", url); return -1; }
+    hlen = (size_t)(rb - hostp - 1);
+    if (hlen == 0 || hlen >= sizeof cfg->host) { set_err(err, err_cap, "%s: bad host", url); return -1; }
+    memcpy(cfg->host, hostp + 1, hlen);
+    cfg->host[hlen] = 0;
+    colon = (rb + 1 < end && rb[1] == ':') ? rb + 1 : NULL;
+  } else {
+    colon = memchr(hostp, ':', (size_t)(end - hostp));
+    hlen = (size_t)((colon ? colon : end) - hostp);
+    if (hlen == 0 || hlen >= sizeof cfg->host) { set_err(err, err_cap, "%s: no broker host", url); return -1; }
+    memcpy(cfg->host, hostp, hlen);
+    cfg->host[hlen] = 0;
+  }
+  cfg->port = 1883;
+  if (colon) {
+    char *e;
+    long v = strtol(colon + 1, &e, 10);
+    if (e != end || v < 1 || v > 65535) { set_err(err, err_cap, "%s: the port must be 1..65535", url); return -1; }
+    cfg->port = (int)v;
+  }
+  cfg->have_broker = 1;
+  return 0;
+}
+
+int se_mqtt_valid_device(const char *d) {
+  size_t i, n = strlen(d);
+  if (n == 0 || n > 64) return 0;
+  for (i = 0; i < n; ++i)
+    if (!(isalnum((unsigned char)d[i]) || d[i] == '_' || d[i] == '-')) return 0;
+  return 1;
+}
+
+static char *trim(char *s) {
+  char *e;
+  while (*s == ' ' || *s == '\t') ++s;
+  e = s + strlen(s);
+  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) *--e = 0;
+  return s;
+}
+
+int se_mqtt_read_config(const char *path, se_mqtt_config_t *cfg, char *err, int err_cap) {
+  char line[512];
+  int lineno = 0;
+  FILE *f = fopen(path, "r");
+  if (!f) { set_err(err, err_cap, "%s: cannot open the config file", path); return -1; }
+  while (fgets(line, sizeof line, f)) {
+    char *k, *v, *eq;
+    ++lineno;
+    k = trim(line);
+    if (*k == 0 || *k == '#') continue;
+    eq = strchr(k, '=');
+    if (!eq) { fclose(f); set_err(err, err_cap, "%s: expected key=value lines", path); return -1; }
+    *eq = 0;
+    k = trim(k);
+    v = trim(eq + 1);
+    if (strcmp(k, "broker") == 0) {
+      se_mqtt_config_t t;
+      memset(&t, 0, sizeof t);
+      if (se_mqtt_parse_url(v, &t, err, err_cap) < 0) { fclose(f); return -1; }
+      if (!cfg->have_broker) { memcpy(cfg->host, t.host, sizeof t.host); cfg->port = t.port; cfg->have_broker = 1; }
+      if (!cfg->username[0] && t.username[0]) memcpy(cfg->username, t.username, sizeof t.username);
+      if (!cfg->password[0] && t.password[0]) memcpy(cfg->password, t.password, sizeof t.password);
+    } else if (strcmp(k, "device") == 0) {
+      if (!cfg->device[0]) snprintf(cfg->device, sizeof cfg->device, "%s", v);
+    } else if (strcmp(k, "username") == 0) {
+      if (!cfg->username[0]) snprintf(cfg->username, sizeof cfg->username, "%s", v);
+    } else if (strcmp(k, "password") == 0) {
+      if (!cfg->password[0]) snprintf(cfg->password, sizeof cfg->password, "%s", v);
+    } else {
+      fclose(f);
+      set_err(err, err_cap, "unknown key '%s' in the config file (use broker, device, username, password)", k);
+      return -1;
+    }
+  }
+  fclose(f);
+  return 0;
+}
+
+/* ---- the MQTT device ---- */
+
+typedef struct {
+  se_protocol_t *proto;
+  const se_mqtt_config_t *cfg;
+  const char *fw_version, *model_name;
+  char t_cmd[128], t_result[128], t_status[128], t_discovery[160];
+  char *resp;
+  int32_t resp_len, resp_cap;
+  int ready_printed;
+  volatile int connected;
+  volatile int offline_mid, offline_done;
+} mqtt_ctx_t;
+
+static void collect(void *c, const uint8_t *data, int32_t len) {
+  mqtt_ctx_t *x = (mqtt_ctx_t *)c;
+  if (x->resp_len + len > x->resp_cap) len = x->resp_cap - x->resp_len;
+  memcpy(x->resp + x->resp_len, data, (size_t)len);
+  x->resp_len += len;
+}
+
+static void publish_discovery(struct mosquitto *m, mqtt_ctx_t *x) {
+  char buf[2048];
+  const char *d = x->cfg->device; /* validated: [A-Za-z0-9_-] only, no JSON escaping needed */
+  int n = snprintf(buf, sizeof buf,
+                   "{\"name\":\"Intent\",\"unique_id\":\"squeezeedge_%s_intent\",\"object_id\":\"squeezeedge_%s_intent\","
+                   "\"state_topic\":\"%s\",\"value_template\":\"{{ value_json.intent }}\","
+                   "\"json_attributes_topic\":\"%s\",\"availability_topic\":\"%s\","
+                   "\"payload_available\":\"online\",\"payload_not_available\":\"offline\","
+                   "\"icon\":\"mdi:microphone-message\","
+                   "\"device\":{\"identifiers\":[\"squeezeedge_%s\"],\"name\":\"SqueezeEdge %s\","
+                   "\"manufacturer\":\"SqueezeEdge\",\"model\":\"%s\",\"sw_version\":\"%s\"}}",
+                   d, d, x->t_result, x->t_result, x->t_status, d, d, x->model_name, x->fw_version);
+  mosquitto_publish(m, NULL, x->t_discovery, n, buf, 1, true);
+}
+
+static void on_connect(struct mosquitto *m, void *c, int rc) {
+  mqtt_ctx_t *x = (mqtt_ctx_t *)c;
+  if (rc != 0) {
+    fprintf(stderr, "se_emulator: mqtt: %s:%d refused the connection: %s; retrying\n", x->cfg->host, x->cfg->port,
+            mosquitto_connack_string(rc));
+    return;
+  }
+  x->connected = 1;
+  mosquitto_subscribe(m, NULL, x->t_cmd, 1);
+  mosquitto_publish(m, NULL, x->t_status, 6, "online", 1, true);
+  publish_discovery(m, x);
+  if (x->ready_printed) fprintf(stderr, "se_emulator: mqtt: reconnected to %s:%d\n", x->cfg->host, x->cfg->port);
+}
+
+static void on_subscribe(struct mosquitto *m, void *c, int mid, int qos_count, const int *granted) {
+  mqtt_ctx_t *x = (mqtt_ctx_t *)c;
+  (void)m; (void)mid;
+  if (qos_count < 1 || granted[0] > 2) {
+    fprintf(stderr, "se_emulator: mqtt: the broker refused the subscription to %s\n", x->t_cmd);
+    return;
+  }
+  if (!x->ready_printed) { /* requests published from now on reach us */
+    x->ready_printed = 1;
+    fprintf(stderr, "SE_READY mqtt %s:%d %s\n", x->cfg->host, x->cfg->port, x->cfg->device);
+  }
+}
+
+static void on_disconnect(struct mosquitto *m, void *c, int rc) {
+  mqtt_ctx_t *x = (mqtt_ctx_t *)c;
+  (void)m;
+  x->connected = 0;
+  if (rc != 0) fprintf(stderr, "se_emulator: mqtt: lost the connection to %s:%d; reconnecting\n", x->cfg->host, x->cfg->port);
+}
+
+static pthread_mutex_t offline_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_publish(struct mosquitto *m, void *c, int mid) {
+  mqtt_ctx_t *x = (mqtt_ctx_t *)c;
+  (void)m;
+  pthread_mutex_lock(&offline_lock);
+  if (mid == x->offline_mid) x->offline_done = 1;
+  pthread_mutex_unlock(&offline_lock);
+}
+
+static void on_message(struct mosquitto *m, void *c, const struct mosquitto_message *msg) {
+  mqtt_ctx_t *x = (mqtt_ctx_t *)c;
+  se_protocol_t *p = x->proto;
+  const uint8_t *data = (const uint8_t *)msg->payload;
+  int32_t len = msg->payloadlen;
+  if (strcmp(msg->topic, x->t_cmd) != 0) return;
+  p->stats.bytes_in += (uint64_t)len;
+  /* a payload is one request line; a trailing "\n" or "\r\n" is allowed */
+  if (len > 0 && data[len - 1] == '\n') --len;
+  if (len > 0 && data[len - 1] == '\r') --len;
+  x->resp_len = 0;
+  if (len > p->line_cap) se_protocol_handle_line(p, data, p->line_cap, len, 1);
+  else se_protocol_handle_line(p, data, len, len, 0);
+  if (x->resp_len > 0 && x->resp[x->resp_len - 1] == '\n') --x->resp_len;
+  if (x->resp_len > 0) mosquitto_publish(m, NULL, x->t_result, x->resp_len, x->resp, 1, false);
+}
+
+int se_mqtt_run(se_protocol_t *proto, const se_mqtt_config_t *cfg, volatile sig_atomic_t *stop,
+                const char *firmware_version, const char *model_name) {
+  static mqtt_ctx_t x;
+  char client_id[96];
+  struct mosquitto *m;
+  sigset_t block, old;
+  int rc, waited;
+  memset(&x, 0, sizeof x);
+  x.proto = proto;
+  x.cfg = cfg;
+  x.fw_version = firmware_version;
+  x.model_name = model_name;
+  x.offline_mid = -1;
+  snprintf(x.t_cmd, sizeof x.t_cmd, "squeezeedge/%s/cmd", cfg->device);
+  snprintf(x.t_result, sizeof x.t_result, "squeezeedge/%s/result", cfg->device);
+  snprintf(x.t_status, sizeof x.t_status, "squeezeedge/%s/status", cfg->device);
+  snprintf(x.t_discovery, sizeof x.t_discovery, "homeassistant/sensor/squeezeedge_%s/intent/config", cfg->device);
+  snprintf(client_id, sizeof client_id, "squeezeedge-%s", cfg->device);
+  x.resp_cap = proto->out_cap;
+  x.resp = malloc((size_t)x.resp_cap);
+  if (!x.resp) { fprintf(stderr, "se_emulator: out of memory\n"); return 1; }
+  proto->write = collect;
+  proto->write_ctx = &x;
+
+  mosquitto_lib_init();
+  m = mosquitto_new(client_id, false, &x); /* persistent session: queued QoS 1 requests survive */
+  if (!m) { fprintf(stderr, "se_emulator: mqtt: cannot create the client: %s\n", strerror(errno)); return 1; }
+  if (cfg->username[0] && mosquitto_username_pw_set(m, cfg->username, cfg->password[0] ? cfg->password : NULL) != MOSQ_ERR_SUCCESS) {
+    fprintf(stderr, "se_emulator: mqtt: bad user name or password\n");
+    return 1;
+  }
+  mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1); /* small answers: no Nagle delay */
+  mosquitto_will_set(m, x.t_status, 7, "offline", 1, true);
+  mosquitto_reconnect_delay_set(m, SE_MQTT_BACKOFF_MIN, SE_MQTT_BACKOFF_MAX, true);
+  mosquitto_connect_callback_set(m, on_connect);
+  mosquitto_disconnect_callback_set(m, on_disconnect);
+  mosquitto_subscribe_callback_set(m, on_subscribe);
+  mosquitto_publish_callback_set(m, on_publish);
+  mosquitto_message_callback_set(m, on_message);
+
+  rc = mosquitto_connect_async(m, cfg->host, cfg->port, SE_MQTT_KEEPALIVE);
+  if (rc != MOSQ_ERR_SUCCESS)
+    fprintf(stderr, "se_emulator: mqtt: cannot reach %s:%d (%s); retrying with backoff\n", cfg->host, cfg->port,
+            rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+  /* the network thread must not take SIGINT/SIGTERM: the main thread sees them and stops it */
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
+  rc = mosquitto_loop_start(m);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != MOSQ_ERR_SUCCESS) { fprintf(stderr, "se_emulator: mqtt: %s\n", mosquitto_strerror(rc)); return 1; }
+
+  while (!*stop) usleep(100000);
+
+  /* a clean stop: say "offline" ourselves (the will is only for a connection that breaks) */
+  if (x.connected) {
+    int mid = -1;
+    pthread_mutex_lock(&offline_lock);
+    rc = mosquitto_publish(m, &mid, x.t_status, 7, "offline", 1, true);
+    x.offline_mid = mid;
+    pthread_mutex_unlock(&offline_lock);
+    if (rc == MOSQ_ERR_SUCCESS) {
+      for (waited = 0; !x.offline_done && waited < 2000 && x.connected; waited += 20) usleep(20000);
+    }
+  }
+  mosquitto_disconnect(m);
+  mosquitto_loop_stop(m, false);
+  mosquitto_destroy(m);
+  mosquitto_lib_cleanup();
+  free(x.resp);
+  return 0;
+}

@@ -1,0 +1,38 @@
+/* SqueezeEdge host emulator: the device protocol over MQTT (libmosquitto).
+ *
+ *   requests   squeezeedge/<device>/cmd     (QoS 1; one payload = one request line)
+ *   answers    squeezeedge/<device>/result  (QoS 1; one JSON response line, no newline)
+ *   status     squeezeedge/<device>/status  (retained "online"; the last will sets "offline")
+ *   discovery  homeassistant/sensor/squeezeedge_<device>/intent/config (retained)
+ *
+ * The session is persistent (clean_session=false, client id "squeezeedge-<device>"), so QoS 1
+ * requests the broker queued while the emulator was away are answered after it reconnects. */
+#ifndef SE_HOST_MQTT_H
+#define SE_HOST_MQTT_H
+
+#include <signal.h>
+
+#include "se_protocol.h"
+
+typedef struct {
+  char host[256];
+  int port;
+  char username[128];
+  char password[128];
+  char device[65];
+  int have_broker;
+} se_mqtt_config_t;
+
+/* Parse "mqtt://[user:pass@]host[:port]" (or "host[:port]") into cfg; user and password may be
+ * %-encoded. Returns 0, or -1 with a message in err. */
+int se_mqtt_parse_url(const char *url, se_mqtt_config_t *cfg, char *err, int err_cap);
+/* Read a key=value file (broker, device, username, password; '#' starts a comment). Fields
+ * already set in cfg are kept (command-line options win over the file). */
+int se_mqtt_read_config(const char *path, se_mqtt_config_t *cfg, char *err, int err_cap);
+/* A device id usable in topics and Home Assistant ids: 1..64 of [A-Za-z0-9_-]. */
+int se_mqtt_valid_device(const char *device);
+/* Serve the protocol over MQTT until *stop becomes nonzero. Returns the process exit code. */
+int se_mqtt_run(se_protocol_t *proto, const se_mqtt_config_t *cfg, volatile sig_atomic_t *stop,
+                const char *firmware_version, const char *model_name);
+
+#endif /* SE_HOST_MQTT_H */

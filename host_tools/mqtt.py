@@ -1,0 +1,476 @@
+"""The device protocol over MQTT (firmware/ports/host/mqtt.c speaks the device side).
+
+Topics, for a device id ``ID`` (1..64 of ``A-Za-z0-9_-``)::
+
+    squeezeedge/ID/cmd      requests, QoS 1: one payload = one request line (JSON or plain text)
+    squeezeedge/ID/result   answers, QoS 1: one JSON response line per request
+    squeezeedge/ID/status   retained "online" / "offline" (the device's last will)
+    homeassistant/sensor/squeezeedge_ID/intent/config   retained Home Assistant discovery
+
+Library::
+
+    broker = start_local_broker()                  # in-process amqtt on 127.0.0.1:<free port>
+    with MqttTransport(broker.url, "kitchen") as t:  # a transport.Transport: request/command/classify_json
+        print(t.classify_json(b"turn on the light"))
+    engine = open_mqtt_engine(broker.url, "kitchen")  # .name, .classify(data) -> Answer
+    broker.stop()
+
+``open_mqtt_engine(None, ...)`` is self-contained: it starts a local broker and an MQTT host
+emulator for the model and stops both on ``close()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import queue
+import re
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError
+
+DEFAULT_BROKER_ENV = "SQUEEZEEDGE_BROKER"
+DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CONNECT_TIMEOUT = 5.0
+
+
+class MqttError(TransportError):
+    """One-line, actionable description of an MQTT problem (bad URL, unreachable broker, ...)."""
+
+
+# ---- topics and URLs ----
+
+def topics(device: str) -> dict[str, str]:
+    check_device(device)
+    return {"cmd": f"squeezeedge/{device}/cmd", "result": f"squeezeedge/{device}/result",
+            "status": f"squeezeedge/{device}/status",
+            "discovery": f"homeassistant/sensor/squeezeedge_{device}/intent/config"}
+
+
+def check_device(device: str, allow_wildcard: bool = False) -> str:
+    if allow_wildcard and device == "+":
+        return device
+    if not device or not DEVICE_RE.match(device):
+        raise MqttError(f"device id {device!r}: use 1..64 characters of A-Z a-z 0-9 _ -")
+    return device
+
+
+@dataclass
+class BrokerAddress:
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL without credentials (safe to print)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"mqtt://{host}:{self.port}"
+
+
+def parse_broker_url(url: str) -> BrokerAddress:
+    """``mqtt://[user:pass@]host[:port]`` (``tcp://`` or no scheme too; user/pass %-encoded)."""
+    if not url:
+        raise MqttError("empty broker URL; use mqtt://[user:pass@]host[:port]")
+    if "://" not in url:
+        url = "mqtt://" + url
+    try:
+        u = urlsplit(url)
+        port = u.port
+    except ValueError as e:
+        raise MqttError(f"{url}: bad broker URL ({e}); use mqtt://[user:pass@]host[:port]") from None
+    if u.scheme not in ("mqtt", "tcp"):
+        raise MqttError(f"{u.scheme}://: only mqtt:// brokers are supported (no TLS, no websockets)")
+    if not u.hostname:
+        raise MqttError(f"{url}: no broker host; use mqtt://[user:pass@]host[:port]")
+    return BrokerAddress(u.hostname, port or 1883, unquote(u.username) if u.username is not None else None,
+                         unquote(u.password) if u.password is not None else None)
+
+
+def default_broker() -> str:
+    return os.environ.get(DEFAULT_BROKER_ENV, "mqtt://127.0.0.1:1883")
+
+
+# ---- an in-process broker (amqtt) ----
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalBroker:
+    """An amqtt broker on 127.0.0.1 in a background thread with its own event loop."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or _free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broker = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 10.0) -> "LocalBroker":
+        import logging
+
+        from amqtt.broker import Broker
+
+        for name in ("amqtt", "transitions"):  # amqtt logs every connection at INFO
+            logging.getLogger(name).setLevel(logging.WARNING)
+        config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+                  "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run():
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._loop = loop
+            try:
+                self._broker = Broker(config, loop=loop)
+                loop.run_until_complete(self._broker.start())
+            except BaseException as e:  # noqa: BLE001 - reported to the caller
+                failure.append(e)
+                started.set()
+                loop.close()
+                return
+            started.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="amqtt-broker", daemon=True)
+        self._thread.start()
+        if not started.wait(timeout) or failure:
+            raise MqttError(f"cannot start the local MQTT broker on 127.0.0.1:{self.port}: "
+                            f"{failure[0] if failure else 'timeout'}")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        loop, broker = self._loop, self._broker
+        if loop is None or self._thread is None or not self._thread.is_alive():
+            return
+        if broker is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(timeout)
+            except Exception:  # noqa: BLE001 - stopping must not raise
+                pass
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> "LocalBroker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_local_broker(port: int | None = None) -> LocalBroker:
+    """Start an in-process amqtt broker on 127.0.0.1 (a free port by default); ``.url``, ``.stop()``."""
+    return LocalBroker(port).start()
+
+
+# ---- a paho client ----
+
+def connect_client(broker: str, client_id: str = "", timeout: float = CONNECT_TIMEOUT, on_message=None):
+    """A connected paho client (network loop running) or MqttError with one clear line."""
+    import paho.mqtt.client as mqtt
+
+    addr = parse_broker_url(broker)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"se-tool-{uuid.uuid4().hex[:12]}",
+                         clean_session=True)
+    if addr.username is not None:
+        client.username_pw_set(addr.username, addr.password)
+    connected = threading.Event()
+    result: list = []
+
+    def on_connect(c, userdata, flags, reason_code, properties):
+        result.append(reason_code)
+        connected.set()
+
+    client.on_connect = on_connect
+    if on_message is not None:
+        client.on_message = on_message
+    try:
+        client.connect(addr.host, addr.port, keepalive=30)
+    except (OSError, ValueError) as e:
+        raise MqttError(f"{addr.url}: cannot reach the MQTT broker ({e.strerror if isinstance(e, OSError) and e.strerror else e}); "
+                        "is it running? (`squeezeedge emulate --mqtt` starts one)") from None
+    sock = client.socket()
+    if sock is not None:  # one small request at a time: no Nagle delay
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+    client.loop_start()
+    if not connected.wait(timeout):
+        client.loop_stop()
+        raise MqttError(f"{addr.url}: the broker did not accept the connection within {timeout:g} s")
+    if result[0].is_failure:
+        client.loop_stop()
+        raise MqttError(f"{addr.url}: the broker refused the connection: {result[0]}"
+                        " (check the user name and password in the URL)")
+    return client
+
+
+class MqttTransport(Transport):
+    """The line protocol over MQTT: every line written is published on the device's cmd topic
+    (QoS 1); every result message is a line read. ``request``/``command``/``classify_json``
+    are the base class's; request ids are unique per client because the result topic is shared."""
+
+    def __init__(self, broker: str, device: str, timeout: float = CONNECT_TIMEOUT):
+        super().__init__()
+        self.device = check_device(device)
+        self.topics = topics(device)
+        self.url = parse_broker_url(broker).url
+        prefix = uuid.uuid4().hex[:10]
+        self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
+        self._inbox: queue.Queue[bytes] = queue.Queue()
+        subscribed = threading.Event()
+
+        def on_message(c, userdata, msg):
+            if msg.topic == self.topics["result"]:
+                self._inbox.put(bytes(msg.payload).replace(b"\n", b" ") + b"\n")
+
+        self.client = connect_client(broker, on_message=on_message, timeout=timeout)
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.subscribe(self.topics["result"], qos=1)
+        if not subscribed.wait(timeout):
+            self.close()
+            raise MqttError(f"{self.url}: the broker did not confirm the subscription to {self.topics['result']}")
+
+    def _write(self, data: bytes) -> None:
+        payload = data[:-1] if data.endswith(b"\n") else data
+        info = self.client.publish(self.topics["cmd"], payload, qos=1)
+        if info.rc != 0:
+            raise MqttError(f"{self.url}: publish failed (rc {info.rc}); the broker went away")
+
+    def _read(self, timeout: float) -> bytes:
+        try:
+            first = self._inbox.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            return b""
+        parts = [first]
+        while True:
+            try:
+                parts.append(self._inbox.get_nowait())
+            except queue.Empty:
+                return b"".join(parts)
+
+    def read_line(self, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+        try:
+            return super().read_line(timeout)
+        except TransportError:
+            raise MqttError(f"no answer from device {self.device!r} via {self.url} within {timeout:g} s: is it "
+                            f"online? (`squeezeedge mqtt listen --device {self.device}` shows its status)") from None
+
+    def status(self, timeout: float = 1.0) -> str | None:
+        """The device's retained status ("online"/"offline"), None if it never announced itself."""
+        return retained(self.url, self.topics["status"], timeout)
+
+    def close(self) -> None:
+        try:
+            self.client.disconnect()
+            self.client.loop_stop()
+        except Exception:  # noqa: BLE001 - closing must not raise
+            pass
+
+
+def retained(broker: str, topic: str, timeout: float = 1.0) -> str | None:
+    """The retained message of ``topic`` (decoded), or None if there is none within ``timeout``."""
+    box: queue.Queue[bytes] = queue.Queue()
+    client = connect_client(broker, on_message=lambda c, u, m: box.put(bytes(m.payload)) if m.retain else None)
+    try:
+        client.subscribe(topic, qos=1)
+        return box.get(timeout=timeout).decode("utf-8", "replace")
+    except queue.Empty:
+        return None
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+# ---- an engine for `classify --engine device --broker URL --device ID` ----
+
+class MqttEngine(DeviceEngine):
+    """``DeviceEngine`` over an ``MqttTransport``; ``close()`` also stops what it started."""
+
+    def __init__(self, transport: MqttTransport, name: str = "device", emulator=None, broker: LocalBroker | None = None,
+                 timeout: float = DEFAULT_TIMEOUT):
+        super().__init__(transport, name, emulator=emulator, timeout=timeout)
+        self.broker = broker
+
+    def close(self) -> None:
+        super().close()
+        if self.broker is not None:
+            self.broker.stop()
+
+
+def open_mqtt_engine(broker: str | None, device: str | None, model=None, timeout: float = DEFAULT_TIMEOUT) -> MqttEngine:
+    """An engine answered by ``device`` through ``broker``. With ``broker=None``: start a local
+    amqtt broker and an MQTT host emulator for ``model`` (default the shipped model); both stop
+    with ``close()``."""
+    if broker is not None:
+        if not device:
+            raise MqttError("--broker needs --device ID (the device's id on the broker)")
+        return MqttEngine(MqttTransport(broker, device), "device", timeout=timeout)
+    local = start_local_broker()
+    emu = None
+    try:
+        device = device or f"emu-{uuid.uuid4().hex[:8]}"
+        emu = start_mqtt_emulator(model, local.url, device)
+        return MqttEngine(MqttTransport(local.url, device), "emulator", emulator=emu, broker=local, timeout=timeout)
+    except BaseException:
+        if emu is not None:
+            emu.stop()
+        local.stop()
+        raise
+
+
+# ---- the emulator over MQTT ----
+
+def emulator_mqtt_args(broker: str, device: str) -> tuple[list[str], str | None]:
+    """Emulator arguments for ``broker``/``device``. Credentials go into a private temp config
+    file (not onto the command line, where `ps` shows them); returns (args, that file or None)."""
+    addr = parse_broker_url(broker)
+    check_device(device)
+    args = ["--broker", addr.url, "--device", device]
+    if addr.username is None:
+        return args, None
+    fd, path = tempfile.mkstemp(prefix="se-mqtt-", suffix=".conf")
+    with os.fdopen(fd, "w") as f:  # mkstemp: mode 0600
+        f.write(f"username={addr.username}\n")
+        if addr.password is not None:
+            f.write(f"password={addr.password}\n")
+    return args + ["--config", path], path
+
+
+def start_mqtt_emulator(model, broker: str, device: str, sanitize: bool = False, progress=None):
+    """Build (MQTT=1) and start an emulator serving ``device`` on ``broker``; returns an Emulator."""
+    from .emulator import Emulator, build_emulator, default_model_path, prepare_package
+
+    pkg = prepare_package(model if model is not None else default_model_path(), progress)
+    binary = build_emulator(pkg, sanitize=sanitize, progress=progress, mqtt=True)
+    args, conf = emulator_mqtt_args(broker, device)
+    emu = Emulator(binary, "mqtt", args=args)
+    try:
+        return emu.start()
+    finally:
+        if conf:
+            os.unlink(conf)  # read at start-up; SE_READY comes after that
+
+
+# ---- CLI: squeezeedge mqtt send | listen ----
+
+def add_mqtt_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("mqtt", help="talk to devices through an MQTT broker",
+                              description="Requests on squeezeedge/ID/cmd, answers on squeezeedge/ID/result.")
+    sub = p.add_subparsers(dest="mqtt_command", required=True)
+    s = sub.add_parser("send", help="send commands to a device and print its answers",
+                       description="Send each TEXT as one QoS 1 request; print one JSON answer per line.")
+    s.add_argument("text", nargs="*", metavar="TEXT", help="commands; none: read lines from stdin")
+    s.add_argument("--device", required=True, help="the device id")
+    s.add_argument("--broker", default=None,
+                   help=f"mqtt://[user:pass@]host[:port] (default: ${DEFAULT_BROKER_ENV} or mqtt://127.0.0.1:1883)")
+    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each answer")
+    s.add_argument("--cmd", choices=["info", "version", "stats", "ping"], help="send a device command instead")
+    s.set_defaults(func=cmd_mqtt_send)
+    li = sub.add_parser("listen", help="print what devices answer and announce",
+                        description="Print every result and status message as one JSON line until Ctrl-C.")
+    li.add_argument("--device", default="+", help="a device id, or + for all (default)")
+    li.add_argument("--broker", default=None, help="mqtt://[user:pass@]host[:port]")
+    li.add_argument("--count", type=int, default=0, help="exit after this many messages (0: never)")
+    li.add_argument("--timeout", type=float, default=0, help="exit after this many seconds (0: never)")
+    li.set_defaults(func=cmd_mqtt_listen)
+    return p
+
+
+def cmd_mqtt_send(args) -> int:
+    from .transport import print_answers
+
+    try:
+        with MqttTransport(args.broker or default_broker(), args.device) as t:
+            return print_answers(t, args)
+    except (TransportError, ValueError) as e:
+        print(f"mqtt send: {e}", file=sys.stderr)
+        return 2
+
+
+def cmd_mqtt_listen(args) -> int:
+    out: queue.Queue = queue.Queue()
+    try:
+        device = check_device(args.device, allow_wildcard=True)
+        client = connect_client(args.broker or default_broker(),
+                                on_message=lambda c, u, m: out.put((m.topic, bytes(m.payload), m.retain)))
+    except MqttError as e:
+        print(f"mqtt listen: {e}", file=sys.stderr)
+        return 2
+    client.subscribe([(f"squeezeedge/{device}/result", 1), (f"squeezeedge/{device}/status", 1)])
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    n = 0
+    try:
+        while not args.count or n < args.count:
+            left = 0.5 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                topic, payload, retain = out.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                continue
+            text = payload.decode("utf-8", "replace")
+            try:
+                value = json.loads(text) if topic.endswith("/result") else text
+            except ValueError:
+                value = text
+            print(json.dumps({"topic": topic, "payload": value, **({"retained": True} if retain else {})},
+                             ensure_ascii=False), flush=True)
+            n += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return 0
+
+
+def cmd_emulate_mqtt(args, say) -> int:
+    """``squeezeedge emulate --broker URL | --mqtt [--device ID]``: serve the device over MQTT."""
+    from .emulator import EmulatorError, default_model_path, wait_while_alive
+
+    local = emu = None
+    try:
+        source = args.model or default_model_path()
+        if not os.path.exists(source):
+            raise EmulatorError(f"{source}: no such model; pass --model FILE.semodel or a package directory")
+        check_device(args.device)
+        broker = args.broker
+        if broker is None:
+            local = start_local_broker()
+            broker = local.url
+            print(f"MQTT broker (in-process amqtt) listening on {broker}", flush=True)
+        else:
+            connect_client(broker).disconnect()  # an unreachable broker: one clear line, now
+        emu = start_mqtt_emulator(source, broker, args.device, sanitize=args.sanitize, progress=say)
+        print(f"emulator serving device {args.device!r} on {parse_broker_url(broker).url}  "
+              f"(squeezeedge mqtt send 'turn on the light' --device {args.device} --broker {parse_broker_url(broker).url}); "
+              "Ctrl-C stops it", flush=True)
+        return wait_while_alive(emu)
+    except KeyboardInterrupt:
+        return 0
+    except (EmulatorError, TransportError) as e:
+        print(f"emulate: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if emu is not None:
+            emu.stop()
+        if local is not None:
+            local.stop()

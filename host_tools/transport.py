@@ -1,0 +1,295 @@
+"""Talking to a device (or the host emulator) over the line protocol (firmware/PROTOCOL.md).
+
+``Transport`` is the base class (write a line, read a line with a deadline, request/response
+with ids); ``SerialTransport`` implements it with pyserial, so one URL form reaches everything:
+``/dev/ttyUSB0``, a pty path printed by ``squeezeedge emulate``, or ``socket://host:port``.
+
+``open_device_engine(kind, model, port)`` gives a classify engine over a device: ``.name``,
+``.classify(data) -> Answer`` (what host_tools/classify.classify_line calls) and
+``.classify_json(data) -> dict`` (the device's own JSON line, with ``time_us``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+
+from .models.decode import Answer
+
+DEFAULT_TIMEOUT = 10.0
+BAUDRATE = 115200
+
+
+class TransportError(RuntimeError):
+    """One-line, actionable description of what went wrong with the port."""
+
+
+class DeviceError(RuntimeError):
+    """The device answered with an error object."""
+
+    def __init__(self, reply: dict):
+        super().__init__(f"{reply.get('code', 'error')}: {reply.get('error')}")
+        self.reply = reply
+
+
+class Transport:
+    """A line-oriented byte stream to a device. Subclasses implement ``_write`` and ``_read``."""
+
+    def __init__(self):
+        self._buf = bytearray()
+        self._ids = itertools.count(1)
+
+    # -- to implement --
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _read(self, timeout: float) -> bytes:
+        """Whatever bytes arrive within ``timeout`` seconds (possibly none)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    # -- provided --
+    def write_line(self, data: bytes) -> None:
+        if b"\n" in data:
+            raise ValueError("a line cannot contain a newline byte; send JSON to carry one")
+        self._write(data + b"\n")
+
+    def read_line(self, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+        deadline = time.monotonic() + timeout
+        while True:
+            i = self._buf.find(b"\n")
+            if i >= 0:
+                line = bytes(self._buf[:i])
+                del self._buf[: i + 1]
+                return line
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransportError(f"no answer within {timeout:g} s: is the device running the SqueezeEdge "
+                                     "firmware, at this port and baud rate?")
+            self._buf += self._read(min(left, 0.5))
+
+    def drain(self, quiet: float = 0.05) -> None:
+        """Forget pending input (stale answers of an earlier client)."""
+        self._buf.clear()
+        while self._read(quiet):
+            pass
+
+    def resync(self, quiet: float = 0.1) -> None:
+        """End whatever half line an earlier client left in the device's buffer (its answer, an
+        error without our id, is discarded) and forget pending input."""
+        self._write(b"\n")
+        time.sleep(quiet)
+        self.drain()
+
+    def request(self, obj: dict, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """Send one JSON request with a fresh id; return the reply with that id (others are skipped)."""
+        rid = next(self._ids)
+        self.write_line(json.dumps({"id": rid, **obj}, ensure_ascii=False).encode("utf-8"))
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.read_line(max(0.0, deadline - time.monotonic()))
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue  # noise on the line (boot messages, a half line from before)
+            if isinstance(reply, dict) and reply.get("id") == rid:
+                reply.pop("id")
+                return reply
+
+    def command(self, cmd: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        return self.request({"cmd": cmd}, timeout)
+
+    def classify_json(self, data: bytes, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """The device's answer to one command (the classify contract plus ``time_us``)."""
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            return self.request({"text": text}, timeout)
+        # Not UTF-8: JSON cannot carry it, so send the raw line and take the next reply.
+        if b"\n" in data:
+            raise ValueError("a command cannot contain a newline byte")
+        self.drain(0.0)
+        self.write_line(data)
+        return json.loads(self.read_line(timeout))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SerialTransport(Transport):
+    """pyserial: serial devices, pty paths and ``socket://host:port``; exclusive access."""
+
+    def __init__(self, url: str, baudrate: int = BAUDRATE):
+        super().__init__()
+        try:
+            import serial
+        except ImportError:
+            raise TransportError("pyserial is not installed: pip install pyserial") from None
+        self.url = url
+        try:
+            if url.startswith(("socket://", "rfc2217://", "loop://")):
+                self.ser = serial.serial_for_url(url, timeout=0.1)
+            else:
+                self.ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.1, exclusive=True)
+        except serial.SerialException as e:
+            raise TransportError(_explain(url, e)) from None
+        except (OSError, ValueError) as e:
+            raise TransportError(_explain(url, e)) from None
+        self._serial = serial
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.ser.write(data)
+            self.ser.flush()
+        except (self._serial.SerialException, OSError) as e:
+            raise TransportError(f"{self.url}: write failed ({e}); the device went away") from None
+
+    def _read(self, timeout: float) -> bytes:
+        try:
+            self.ser.timeout = timeout
+            first = self.ser.read(1)
+            if not first:
+                return b""
+            self.ser.timeout = 0
+            rest = self.ser.read(65536)
+            return first + rest
+        except (self._serial.SerialException, OSError) as e:
+            raise TransportError(f"{self.url}: read failed ({e}); the device went away") from None
+
+    def close(self) -> None:
+        try:
+            self.ser.close()
+        except Exception:  # noqa: BLE001 - closing must not raise
+            pass
+
+
+def _explain(url: str, e: Exception) -> str:
+    msg = str(e)
+    low = msg.lower()
+    if url.startswith("socket://"):
+        if "refused" in low:
+            return f"{url}: nothing listens there (connection refused); start `squeezeedge emulate --serial tcp:PORT`"
+        return f"{url}: cannot connect ({msg})"
+    if "exclusive" in low or "busy" in low or "resource temporarily unavailable" in low:
+        return f"{url}: the port is busy (another program has it open); close that program (monitor, screen, minicom)"
+    if "no such file" in low or "errno 2" in low:
+        return f"{url}: no such port; check the cable and the device path (ls /dev/ttyUSB* /dev/ttyACM*)"
+    if "permission" in low:
+        return f"{url}: permission denied; add yourself to the dialout group (sudo usermod -aG dialout $USER)"
+    return f"{url}: cannot open the port ({msg})"
+
+
+def open_transport(url: str, baudrate: int = BAUDRATE) -> Transport:
+    return SerialTransport(url, baudrate)
+
+
+# ---- engines over a device ----
+
+class DeviceEngine:
+    """A classify engine answered by a device (kind "device") or a host emulator it started
+    (kind "emulator"). ``classify(data) -> Answer``; ``classify_json(data) -> dict``."""
+
+    def __init__(self, transport: Transport, name: str = "device", emulator=None, timeout: float = DEFAULT_TIMEOUT):
+        self.transport = transport
+        self.name = name
+        self.emulator = emulator
+        self.timeout = timeout
+        self.last_time_us: int | None = None
+
+    def classify_json(self, data: bytes) -> dict:
+        reply = self.transport.classify_json(data, self.timeout)
+        self.last_time_us = reply.get("time_us")
+        return reply
+
+    def classify(self, data: bytes) -> Answer:
+        reply = self.classify_json(data)
+        if "error" in reply:
+            raise DeviceError(reply)
+        return Answer(reply["intent"], int(round(reply["confidence"] * 10000)), dict(reply.get("slots", {})))
+
+    def info(self) -> dict:
+        return self.transport.command("info", self.timeout)
+
+    def close(self) -> None:
+        self.transport.close()
+        if self.emulator is not None:
+            self.emulator.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_device_engine(kind: str, model=None, port: str | None = None, sanitize: bool = False,
+                       timeout: float = DEFAULT_TIMEOUT) -> DeviceEngine:
+    """``kind="emulator"``: build and start a host emulator for ``model`` (IntModel, .semodel path
+    or package dir; default the shipped model) on a free TCP port and connect to it.
+    ``kind="device"``: connect to whatever answers at ``port`` (a URL pyserial opens)."""
+    if kind == "device":
+        if not port:
+            raise TransportError("--engine device needs --port (e.g. /dev/ttyACM0 or socket://127.0.0.1:5555)")
+        t = open_transport(port)
+        t.resync()
+        return DeviceEngine(t, "device", timeout=timeout)
+    if kind == "emulator":
+        from .emulator import default_model_path, start_emulator
+
+        emu = start_emulator(model if model is not None else default_model_path(), "tcp:0", sanitize=sanitize)
+        try:
+            t = open_transport(emu.url)
+        except TransportError:
+            emu.stop()
+            raise
+        return DeviceEngine(t, "emulator", emulator=emu, timeout=timeout)
+    raise ValueError(f"unknown device engine {kind!r}: use emulator or device")
+
+
+# ---- CLI: squeezeedge send ----
+
+def add_send_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("send", help="send commands to a device (or emulator) and print its answers",
+                              description="Send each TEXT as one request; print one JSON answer per line.")
+    p.add_argument("text", nargs="*", metavar="TEXT", help="commands; none: read lines from stdin")
+    p.add_argument("--port", required=True, help="/dev/ttyUSB0, a pty path or socket://HOST:PORT")
+    p.add_argument("--baud", type=int, default=BAUDRATE)
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each answer")
+    p.add_argument("--cmd", choices=["info", "version", "stats", "ping"], help="send a device command instead")
+    p.set_defaults(func=cmd_send)
+    return p
+
+
+def print_answers(t: Transport, args) -> int:
+    """The body of ``send`` and ``mqtt send``: a device command, or each TEXT (or stdin line)
+    as one request; one JSON answer per line; exit status 1 if any answer is an error."""
+    if args.cmd:
+        print(json.dumps(t.command(args.cmd, args.timeout), ensure_ascii=False), flush=True)
+        return 0
+    texts = [s.encode("utf-8") for s in args.text] or [line.rstrip(b"\r\n") for line in sys.stdin.buffer]
+    failed = 0
+    for data in texts:
+        reply = t.classify_json(data, args.timeout)
+        failed += "error" in reply
+        print(json.dumps(reply, ensure_ascii=False), flush=True)
+    return 1 if failed else 0
+
+
+def cmd_send(args) -> int:
+    try:
+        with open_transport(args.port, args.baud) as t:
+            t.resync()
+            return print_answers(t, args)
+    except TransportError as e:
+        print(f"send: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,95 @@
+"""From integer logits to the answer a device sends: intent, confidence, slots.
+
+Integer-only, like the device: the C decoder follows these rules step for step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from . import intmath as im
+from .labels import normalize_phrase
+from .model_file import IntModel
+from .reference import Logits
+from .tokenizer import CONTINUATION
+
+
+@dataclass
+class Answer:
+    intent: str | None
+    confidence_q: int  # 0..CONF_ONE
+    slots: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def confidence(self) -> float:
+        return self.confidence_q / im.CONF_ONE
+
+    def to_json(self, text: str) -> dict:
+        return {"text": text, "intent": self.intent, "confidence": self.confidence, "slots": self.slots}
+
+
+def decode_intent(model: IntModel, intent_logits: np.ndarray) -> tuple[str | None, int]:
+    """Top intent and its confidence; None when the top class is "out of scope" or the
+    confidence is below the model's threshold."""
+    top = im.argmax(intent_logits)
+    conf = im.confidence(intent_logits, top, int(model["head.conf.m"][0]), int(model["head.conf.n"][0]),
+                         model["exp_table"])
+    if top == 0 or conf < model.oos_threshold:
+        return None, conf
+    return model.intents[top], conf
+
+
+def decode_spans(tags: Sequence[int], continuation: Sequence[bool]) -> list[tuple[int, int, int]]:
+    """Tags of tokens 1..n-1 → (first token, last token, slot index) spans over whole words.
+
+    A word is a token plus the continuation ("##") pieces after it and takes the tag of its
+    first piece. B-x starts a span; I-x continues a span of x and otherwise starts one (a
+    model may skip the B); O ends the current span.
+    """
+    spans: list[list[int]] = []
+    current = None
+    for pos in range(1, len(tags)):
+        if continuation[pos]:
+            if current is not None and current[1] == pos - 1:
+                current[1] = pos  # the rest of a word inside a span
+            continue
+        tag = tags[pos]
+        if tag == 0:
+            current = None
+            continue
+        slot, inside = (tag - 1) // 2, (tag - 1) % 2 == 1
+        if inside and current is not None and current[2] == slot:
+            current[1] = pos
+        else:
+            current = [pos, pos, slot]
+            spans.append(current)
+    return [tuple(s) for s in spans]
+
+
+def word_tags(model: IntModel, intent: str, slot_logits: np.ndarray) -> list[int]:
+    """Per token: the highest-scoring tag among those ``intent`` allows (lowest index on ties)."""
+    allowed = np.asarray(model.allowed_tags(intent))
+    return [0] + [int(allowed[im.argmax(np.asarray(row)[allowed])]) for row in slot_logits[1:]]
+
+
+def decode_slots(model: IntModel, intent: str, data: bytes, ids: Sequence[int], offsets,
+                 slot_logits: np.ndarray) -> dict[str, str]:
+    tags = word_tags(model, intent, slot_logits)
+    continuation = [model.vocab[i].startswith(CONTINUATION) for i in ids]
+    out: dict[str, str] = {}
+    for first, last, slot_index in decode_spans(tags, continuation):
+        slot = model.slots[slot_index]
+        if slot in out:  # first mention wins
+            continue
+        phrase = normalize_phrase(data[offsets[first][0]:offsets[last][1]])
+        out[slot] = model.value_table.get(slot, {}).get(phrase, phrase)
+    return out
+
+
+def decode(model: IntModel, data: bytes, ids: Sequence[int], offsets, logits: Logits) -> Answer:
+    intent, conf = decode_intent(model, logits.intent)
+    slots = decode_slots(model, intent, data, ids, offsets, logits.slots) if intent is not None else {}
+    return Answer(intent, conf, slots)

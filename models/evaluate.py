@@ -1,0 +1,81 @@
+"""Metrics the project reports: intent accuracy, slot F1, out-of-scope rejection."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from .decode import Answer
+from .examples import Example
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass
+class Metrics:
+    n_in_scope: int
+    n_out_of_scope: int
+    intent_accuracy: float  # in-scope sentences whose intent is exactly right (rejections count as wrong)
+    slot_f1: float  # micro F1 over (slot, value) pairs of in-scope sentences
+    oos_rejection: float  # out-of-scope sentences answered with no intent
+    false_rejection: float  # in-scope sentences answered with no intent
+    slot_f1_by_name: dict = field(default_factory=dict)  # slot name → F1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"intent acc {100 * self.intent_accuracy:.2f}% (n={self.n_in_scope}), slot F1 "
+                f"{100 * self.slot_f1:.2f}%, OOS rejected {100 * self.oos_rejection:.2f}% "
+                f"(n={self.n_out_of_scope}), in-scope rejected {100 * self.false_rejection:.2f}%")
+
+
+def score(golds: Sequence[tuple[str | None, dict]], answers: Sequence[Answer]) -> Metrics:
+    n_in = n_oos = correct = rejected_in = rejected_oos = 0
+    tp, fp, fn = Counter(), Counter(), Counter()
+    for (intent, slots), ans in zip(golds, answers, strict=True):
+        if intent is None:
+            n_oos += 1
+            rejected_oos += ans.intent is None
+            continue
+        n_in += 1
+        correct += ans.intent == intent
+        rejected_in += ans.intent is None
+        gold, pred = set(slots.items()), set(ans.slots.items())
+        tp.update(k for k, _ in gold & pred)
+        fp.update(k for k, _ in pred - gold)
+        fn.update(k for k, _ in gold - pred)
+    by_name = {k: _f1(tp[k], fp[k], fn[k]) for k in sorted(set(tp) | set(fp) | set(fn))}
+    f1 = _f1(sum(tp.values()), sum(fp.values()), sum(fn.values()))
+    return Metrics(n_in, n_oos, correct / max(n_in, 1), f1, rejected_oos / max(n_oos, 1), rejected_in / max(n_in, 1),
+                   by_name)
+
+
+def _f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+
+
+def evaluate(classify: Callable[[bytes], Answer], examples: Iterable[Example]) -> Metrics:
+    examples = list(examples)
+    answers = [classify(ex.text.encode("utf-8")) for ex in examples]
+    return score([(ex.intent, ex.slots) for ex in examples], answers)
+
+
+def load_paraphrases(path: Path | None = None) -> list[Example]:
+    """The hand-written paraphrase set (never trained on). Slots carry no spans, so they are
+    kept as one span-less record each and scored by (slot, value) pairs via ``gold_pairs``."""
+    path = path or DATA_DIR / "paraphrase_dev.jsonl"
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            out.append((rec["text"], rec.get("intent"), {k: str(v) for k, v in (rec.get("slots") or {}).items()}))
+    return out
+
+
+def evaluate_records(classify: Callable[[bytes], Answer], records: Sequence[tuple[str, str | None, dict]]) -> Metrics:
+    answers = [classify(text.encode("utf-8")) for text, _, _ in records]
+    return score([(intent, slots) for _, intent, slots in records], answers)

@@ -1,0 +1,186 @@
+"""Training pipeline: data → vocabulary → float SqueezeBERT → int8 model file → metrics."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from . import intmath as im
+from .architecture import SqueezeBert
+from .config import PRESETS, ModelConfig
+from .decode import Answer, decode_slots
+from .engine import ReferenceEngine
+from .evaluate import Metrics, evaluate, evaluate_records, load_paraphrases, score
+from .examples import Example
+from .labels import IGNORE, Batchable, LabelSpace, build_value_table, encode_examples
+from .model_file import IntModel
+from .quantize import quantize
+from .tokenizer import WordPieceTokenizer, train_vocab
+
+
+@dataclass
+class TrainOptions:
+    preset: str = "small"
+    seed: int = 0
+    epochs: int | None = None  # None: the preset's
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    samples_per_template: int = 40
+    calibration_size: int = 2000
+    max_false_rejection: float = 0.02  # on dev, when choosing the out-of-scope threshold
+    config: ModelConfig | None = None  # overrides the preset's shapes (tests use tiny ones)
+    # Models this small train fastest on one thread; more threads spin against each other
+    # (and against anything else on the machine: 50x slower measured on a busy 2-core box).
+    threads: int = 1
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    model: IntModel
+    float_model: SqueezeBert
+    metrics: dict = field(default_factory=dict)  # split → engine → Metrics
+    seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _batches(data: Batchable, batch_size: int, rng: np.random.Generator | None):
+    order = rng.permutation(len(data.ids)) if rng is not None else np.arange(len(data.ids))
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        t = int(data.lengths[idx].max())
+        yield (torch.from_numpy(data.ids[idx, :t]), torch.from_numpy(data.lengths[idx]),
+               torch.from_numpy(data.intents[idx]), torch.from_numpy(data.tags[idx, :t]))
+
+
+def train_float(cfg: ModelConfig, labels: LabelSpace, data: Batchable, opts: TrainOptions, epochs: int) -> SqueezeBert:
+    model = SqueezeBert(cfg, len(labels.intents), labels.n_tags)
+    optim = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
+    steps = epochs * math.ceil(len(data.ids) / opts.batch_size)
+    warmup = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))))
+    rng = np.random.default_rng(opts.seed)
+    bar = tqdm(total=steps, desc="training", unit="step", disable=not opts.progress, leave=False)
+    for epoch in range(epochs):
+        model.train()
+        total = 0.0
+        for ids, lengths, intents, tags in _batches(data, opts.batch_size, rng):
+            intent_logits, slot_logits = model(ids, lengths)
+            loss = F.cross_entropy(intent_logits, intents) + F.cross_entropy(
+                slot_logits.reshape(-1, slot_logits.shape[-1]), tags.reshape(-1), ignore_index=IGNORE)
+            optim.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            sched.step()
+            total += float(loss.detach())
+            bar.update()
+        bar.set_postfix(epoch=epoch + 1, loss=f"{total / math.ceil(len(data.ids) / opts.batch_size):.3f}")
+    bar.close()
+    model.eval()
+    return model
+
+
+class FloatEngine:
+    """The float model behind the engine interface (for the float-vs-int8 comparison)."""
+
+    def __init__(self, model: SqueezeBert, tokenizer: WordPieceTokenizer, int_model: IntModel):
+        self.model, self.tokenizer, self.int_model = model, tokenizer, int_model
+
+    @torch.no_grad()
+    def classify(self, data: bytes) -> Answer:
+        enc = self.tokenizer.encode(data)
+        ids = torch.tensor([enc.ids])
+        intent_logits, slot_logits = self.model(ids, torch.tensor([len(enc)]))
+        probs = torch.softmax(intent_logits[0].double(), -1)
+        top = int(torch.argmax(probs))
+        conf = int(math.floor(float(probs[top]) * im.CONF_ONE + 0.5))
+        if top == 0 or conf < self.int_model.oos_threshold:
+            return Answer(None, conf)
+        intent = self.int_model.intents[top]
+        slots = decode_slots(self.int_model, intent, data, enc.ids, enc.offsets, slot_logits[0].numpy())
+        return Answer(intent, conf, slots)
+
+
+def choose_threshold(classify: Callable[[bytes], Answer], examples: Sequence[Example], max_false_rejection: float) -> int:
+    """Largest confidence threshold whose in-scope rejection on ``examples`` stays within bound."""
+    answers = [classify(ex.text.encode()) for ex in examples]
+    in_scope = [(a.intent is None, a.confidence_q) for ex, a in zip(examples, answers) if ex.intent is not None]
+    if not in_scope:
+        return 0
+    budget = int(max_false_rejection * len(in_scope)) - sum(rejected for rejected, _ in in_scope)
+    confs = sorted(c for rejected, c in in_scope if not rejected)
+    if budget <= 0 or not confs:
+        return 0
+    # A threshold t rejects confidences below t: confs[budget] rejects at most `budget` more.
+    return confs[budget] if budget < len(confs) else im.CONF_ONE
+
+
+def intent_slots(examples: Sequence[Example]) -> dict[str, list[str]]:
+    """Which slots each intent takes, as the training data shows them."""
+    seen: dict[str, set[str]] = {}
+    for ex in examples:
+        if ex.intent is not None:
+            seen.setdefault(ex.intent, set()).update(s.slot for s in ex.spans)
+    return {intent: sorted(slots) for intent, slots in sorted(seen.items())}
+
+
+def run_training(dataset, opts: TrainOptions) -> TrainResult:
+    """Train, quantize, pick the out-of-scope threshold on dev, and measure on test."""
+    started = time.monotonic()
+    torch.set_num_threads(opts.threads)
+    seed_everything(opts.seed)
+    preset = PRESETS[opts.preset]
+    cfg = opts.config or preset.config
+    epochs = opts.epochs or preset.epochs
+    train, dev, test = dataset.train, dataset.dev, dataset.test
+
+    vocab = train_vocab((ex.text for ex in train), cfg.vocab_size)
+    if len(vocab) != cfg.vocab_size:  # a small corpus may yield fewer pieces than asked for
+        cfg = ModelConfig.from_dict({**cfg.to_dict(), "vocab_size": len(vocab)})
+    tokenizer = WordPieceTokenizer(vocab, cfg.max_len)
+    labels = LabelSpace.from_examples(train)
+    data = encode_examples(train, tokenizer, labels)
+    model = train_float(cfg, labels, data, opts, epochs)
+
+    rng = np.random.default_rng(opts.seed)
+    calib_idx = rng.choice(len(train), size=min(opts.calibration_size, len(train)), replace=False)
+    calib = encode_examples([train[i] for i in sorted(calib_idx)], tokenizer, labels)
+    int_model = quantize(model, calib, labels, vocab, build_value_table(train),
+                         info={"preset": opts.preset, "seed": opts.seed, "epochs": epochs})
+    int_model.intent_slots = intent_slots(train)
+    reference = ReferenceEngine(int_model)
+    int_model.oos_threshold = choose_threshold(reference.classify, dev, opts.max_false_rejection)
+    float_engine = FloatEngine(model, tokenizer, int_model)
+
+    metrics: dict[str, dict[str, Metrics]] = {}
+    for split, examples in (("test", test), ("dev", dev)):
+        metrics[split] = {"float": evaluate(float_engine.classify, examples),
+                          "int8": evaluate(reference.classify, examples)}
+    paraphrases = load_paraphrases() if (Path(__file__).parent / "data" / "paraphrase_dev.jsonl").exists() else []
+    if paraphrases:
+        metrics["paraphrase"] = {"float": evaluate_records(float_engine.classify, paraphrases),
+                                 "int8": evaluate_records(reference.classify, paraphrases)}
+    seconds = time.monotonic() - started
+    int_model.info.update({
+        "train_seconds": round(seconds, 1),
+        "train_examples": len(train),
+        "metrics": {s: {e: m.as_dict() for e, m in d.items()} for s, d in metrics.items()},
+    })
+    return TrainResult(int_model, model, metrics, seconds)

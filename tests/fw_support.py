@@ -1,0 +1,75 @@
+"""Shared helpers of the firmware tests: a small model with a real vocabulary, its emulator."""
+
+from __future__ import annotations
+
+import functools
+import zlib
+
+from squeezeedge.models.config import ModelConfig
+
+FW_CONFIG = ModelConfig(vocab_size=512, max_len=16, hidden=32, layers=1, heads=2, ffn=64, groups=4)
+# Pieces that exercise the corners of the lookup table: a latin-1 character (matches byte 0xE9),
+# a non-latin-1 one (never matches), a bare "##", a duplicate (the last id wins), mixed case.
+EDGE_PIECES = ["\u00e9", "##\u00e9", "\u65e5\u672c", "##", "the", "Kitchen", "##\u00ff\u00fe", "[MASK]"]
+
+
+@functools.lru_cache(maxsize=None)
+def dataset():
+    from squeezeedge.models.dataset import build_dataset
+
+    return build_dataset(samples_per_template=3)
+
+
+@functools.lru_cache(maxsize=None)
+def vocab() -> tuple[str, ...]:
+    from squeezeedge.models.tokenizer import train_vocab
+
+    v = train_vocab([e.text for e in dataset().train], FW_CONFIG.vocab_size)
+    v = v + [f"zz{i}" for i in range(FW_CONFIG.vocab_size - len(v))]
+    v[-len(EDGE_PIECES):] = EDGE_PIECES
+    return tuple(v)
+
+
+def held_out_texts() -> list[str]:
+    d = dataset()
+    return [e.text for e in d.dev + d.test]
+
+
+@functools.lru_cache(maxsize=None)
+def model():
+    """Random weights, real quantization, the real vocabulary; a value table and an
+    out-of-scope threshold chosen so that both paths of each are taken."""
+    from squeezeedge.models.engine import ReferenceEngine
+    from squeezeedge.models.synthetic import random_int_model
+
+    m = random_int_model(FW_CONFIG, n_intents=8, n_slots=4, seed=3)
+    m.vocab = list(vocab())
+    if hasattr(m, "intent_slots"):  # per-intent slot restrictions; unlisted intents allow all
+        m.intent_slots = {"Intent1": [], "Intent2": ["slot0"], "Intent5": ["slot1", "slot3"],
+                          "Intent7": ["slot0", "slot2", "slot3"]}
+    texts = held_out_texts()[:200]
+    ref = ReferenceEngine(m)
+    answers = [ref.classify(t.encode()) for t in texts]
+    confs = sorted(a.confidence_q for a in answers)
+    m.oos_threshold = confs[len(confs) // 3]
+    table: dict[str, dict[str, str]] = {}
+    for a in answers:
+        for slot, phrase in a.slots.items():
+            if len(table.get(slot, {})) < 6 and zlib.crc32(phrase.encode()) % 2 == 0:
+                table.setdefault(slot, {})[phrase] = f"V\u00e9 \"{phrase}\"\\\t"
+    m.value_table = table
+    return m
+
+
+@functools.lru_cache(maxsize=None)
+def package():
+    from squeezeedge.emulator import prepare_package
+
+    return prepare_package(model())
+
+
+@functools.lru_cache(maxsize=None)
+def binary(sanitize: bool = False):
+    from squeezeedge.emulator import build_emulator
+
+    return build_emulator(package(), sanitize=sanitize)

@@ -1,0 +1,84 @@
+"""Decoding integer logits into the answer: spans over whole words, values, confidence."""
+
+import numpy as np
+
+from squeezeedge.models.decode import decode_spans, decode_slots
+from squeezeedge.models.labels import LabelSpace, normalize_phrase, token_tags
+from squeezeedge.models.examples import Example, Span
+
+O, B_AREA, I_AREA, B_NAME, I_NAME = 0, 1, 2, 3, 4
+
+
+def test_b_starts_i_continues_o_ends():
+    tags = [0, B_AREA, I_AREA, O, B_NAME]
+    assert decode_spans(tags, [False] * 5) == [(1, 2, 0), (4, 4, 1)]
+
+
+def test_an_i_without_its_b_starts_a_span():
+    assert decode_spans([0, O, I_NAME, I_NAME], [False] * 4) == [(2, 3, 1)]
+    assert decode_spans([0, B_AREA, I_NAME], [False] * 3) == [(1, 1, 0), (2, 2, 1)]
+
+
+def test_continuation_pieces_follow_their_word_whatever_their_own_tag():
+    # "down ##stairs lights": the word "downstairs" is one span even if ##stairs says O
+    assert decode_spans([0, B_AREA, O, O], [False, False, True, False]) == [(1, 2, 0)]
+    # a continuation never starts a span on its own
+    assert decode_spans([0, O, B_AREA], [False, False, True]) == []
+
+
+def test_training_tags_only_the_first_piece_of_each_word():
+    labels = LabelSpace((None, "HassTurnOn"), ("area",))
+    ex = Example("turn on downstairs", "HassTurnOn", (Span(8, 18, "area", "downstairs"),))
+    offsets = [(0, 0), (0, 4), (5, 7), (8, 12), (12, 18)]
+    cont = [False, False, False, False, True]
+    assert token_tags(ex, offsets, cont, labels) == [-100, 0, 0, 1, -100]
+
+
+def test_phrases_are_lowercased_and_spaces_collapsed_but_punctuation_kept():
+    assert normalize_phrase(b"Living   Room") == "living room"
+    assert normalize_phrase(b"21.5") == "21.5"
+    assert normalize_phrase(b"kid's\troom") == "kid's room"
+
+
+def _model(intent_slots=None):
+    from squeezeedge.models.config import ModelConfig
+    from squeezeedge.models.model_file import IntModel
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "garage", "doors", "big", "##gest"]
+    return IntModel(ModelConfig(vocab_size=len(vocab)), vocab, [None, "HassTurnOn"], ["device_class", "name"], {},
+                    0, value_table={"device_class": {"garage doors": "garage"}}, intent_slots=intent_slots or {})
+
+
+_Model = _model()
+
+
+def _logits(tags, n_tags=5):
+    out = np.full((len(tags), n_tags), -50)
+    for row, tag in enumerate(tags):
+        out[row, tag] = 50
+    return out
+
+
+def test_values_come_from_the_value_table_or_the_text_itself():
+    data = b"open the Garage Doors"
+    ids = [2, 3, 4]
+    offsets = [(0, 0), (9, 15), (16, 21)]
+    assert decode_slots(_Model, "HassTurnOn", data, ids, offsets, _logits([0, 1, 2])) == {"device_class": "garage"}
+    assert decode_slots(_Model, "HassTurnOn", data, ids, offsets, _logits([0, 3, 4])) == {"name": "garage doors"}
+
+
+def test_the_first_mention_of_a_slot_wins():
+    data = b"big doors garage"
+    ids = [2, 5, 4, 3]
+    offsets = [(0, 0), (0, 3), (4, 9), (10, 16)]
+    assert decode_slots(_Model, "HassTurnOn", data, ids, offsets, _logits([0, 3, 0, 3])) == {"name": "big"}
+
+
+def test_a_word_only_takes_slots_of_the_answered_intent():
+    data = b"open the garage doors"
+    ids, offsets = [2, 3, 4], [(0, 0), (9, 15), (16, 21)]
+    logits = _logits([0, 1, 2])
+    logits[1, 3] = logits[2, 4] = 40  # name is the runner-up everywhere
+    only_names = _model({"HassTurnOn": ["name"]})
+    assert decode_slots(only_names, "HassTurnOn", data, ids, offsets, logits) == {"name": "garage doors"}
+    assert decode_slots(_model(), "HassTurnOn", data, ids, offsets, logits) == {"device_class": "garage"}

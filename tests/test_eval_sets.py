@@ -1,0 +1,20 @@
+"""The hand-written evaluation sets stay valid and are never trained on."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from squeezeedge.models.dataset import text_key
+
+DATA = Path(__file__).resolve().parents[1] / "models" / "data"
+
+
+def test_evaluation_sets_pass_their_checker():
+    proc = subprocess.run([sys.executable, str(DATA / "check_eval_sets.py")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_no_held_out_sentence_is_in_the_training_split(tiny_dataset):
+    train = {text_key(e.text) for e in tiny_dataset.train}
+    for split in (tiny_dataset.dev, tiny_dataset.test):
+        assert not [e.text for e in split if text_key(e.text) in train]

@@ -1,0 +1,137 @@
+"""The STM32F405 firmware (firmware/ports/stm32f4) under QEMU netduinoplus2: the release image
+answers over USART1 exactly like the integer reference, survives garbage, and fits the issue's
+budget (flash <= 256 KB, RAM <= 64 KB for the default model). Needs arm-none-eabi-gcc and
+qemu-system-arm; skipped otherwise."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+
+import pytest
+
+from squeezeedge import boards
+
+pytestmark = pytest.mark.skipif(
+    not boards.toolchain_available() or not boards.qemu_available() or shutil.which("arm-none-eabi-objcopy") is None,
+    reason="needs arm-none-eabi-gcc (+ newlib) and qemu-system-arm")
+
+N_SENTENCES = 150
+FLASH_LIMIT = 256 * 1024
+RAM_LIMIT = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def firmware():
+    return boards.build_board("stm32f405")
+
+
+@pytest.fixture(scope="module")
+def device(firmware):
+    from squeezeedge.transport import DeviceEngine, open_transport
+
+    q = boards.start_qemu_board(firmware.elf)
+    try:
+        t = open_transport(q.url)
+        t.resync()
+        engine = DeviceEngine(t, "device", timeout=10.0)
+        yield engine
+        t.close()
+    finally:
+        q.stop()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
+    from squeezeedge.models.model_file import IntModel
+
+    return ReferenceEngine(IntModel.load(DEFAULT_MODEL))
+
+
+def test_size_report_fits_the_budget(firmware):
+    s = firmware.size
+    assert firmware.elf.is_file() and firmware.bin.is_file() and firmware.hex.is_file()
+    assert s.flash == s.text + s.data and s.ram == s.data + s.bss + s.board.stack_reserve
+    assert s.flash <= FLASH_LIMIT, s.report()
+    assert s.ram <= RAM_LIMIT, s.report()
+    assert "flash" in s.report() and "RAM" in s.report()
+    # the .bin is the flash image: vectors first, initial SP in SRAM, reset handler in flash (thumb)
+    raw = firmware.bin.read_bytes()
+    sp, reset = int.from_bytes(raw[0:4], "little"), int.from_bytes(raw[4:8], "little")
+    assert sp == 0x20000000 + 128 * 1024 and 0x08000000 <= reset < 0x08100000 and reset & 1
+
+
+def test_too_big_for_the_chip_is_one_clear_sentence(firmware):
+    small = boards.Board("tiny", "a tiny chip", "stm32f405.ld", 64 * 1024, 16 * 1024, 4096, None)
+    report = boards.SizeReport(small, firmware.size.text, firmware.size.data, firmware.size.bss)
+    assert not report.fits() and "of 65,536 bytes" in report.report()
+    with pytest.raises(boards.BoardError, match="unknown board"):
+        boards.build_board("stm32f999")
+
+
+def test_held_out_sentences_match_the_reference(device, reference):
+    from squeezeedge.classify import classify_line
+    from squeezeedge.models.dataset import build_dataset
+
+    test = build_dataset(seed=0).test
+    step = max(1, len(test) // N_SENTENCES)
+    texts = [ex.text for ex in test[::step]][:N_SENTENCES]
+    assert len(texts) >= 100
+    assert device.info()["device"] == "stm32f405"
+    mismatches = []
+    for text in texts:
+        data = text.encode("utf-8")
+        want = classify_line(reference, data)
+        got = classify_line(device, data)
+        if got != want:
+            mismatches.append((text, want, got))
+    assert not mismatches, mismatches[:3]
+
+
+def _answered_after(device, garbage: bytes) -> None:
+    """Send garbage (newline-terminated), then a normal request: it must be answered."""
+    t = device.transport
+    t._write(garbage + b"\n")
+    reply = t.request({"text": "turn off the kitchen lights"}, timeout=15.0)
+    assert reply["intent"] == "HassTurnOff", reply
+
+
+def test_garbage_never_hangs_it(device):
+    rng = random.Random(0)
+    _answered_after(device, bytes(rng.randrange(256) for _ in range(3000)))  # random bytes, newlines too
+    _answered_after(device, b"x" * 10_000)                                    # a 10 KB line
+    _answered_after(device, b"\xff\xfe\xc3(\xed\xa0\x80 \xf8\x88\x80\x80\x80")  # invalid UTF-8
+    _answered_after(device, b"\x00" * 700 + b"turn on\x00 the light")           # NULs
+    _answered_after(device, b'{"id": [1, {"text": "\\ud800"')                  # broken JSON
+    # the error answers themselves follow the protocol
+    t = device.transport
+    t.drain()
+    t.write_line(b"y" * 10_000)
+    reply = json.loads(t.read_line(10.0))
+    assert reply["code"] == "too_long" and "10000 bytes" in reply["error"]
+    t.write_line(b"\xff bad")
+    assert json.loads(t.read_line(10.0))["code"] == "invalid_utf8"
+    stats = t.command("stats")
+    assert stats["lines"] > 0
+
+
+def test_semihosting_test_build_exits_with_status(firmware):
+    fw = boards.build_board("stm32f405", semihosting=True)
+    assert fw.elf != firmware.elf
+    status, out = boards.run_semihosting_selftest(fw.elf, timeout=60)
+    assert status == 0, out
+    assert '"intent":"HassTurnOff"' in out and '"pong":true' in out
+
+
+def test_instruction_count_of_the_release_image(firmware, device):
+    pytest.importorskip("unicorn")
+    text = "turn off the kitchen lights"
+    (r,) = boards.count_firmware_instructions(firmware.elf, [text])
+    assert 0 < r["se_model_run"] < r["se_classify"] < r["line"] < 5_000_000
+    # the instruction-counted run answers what the board under QEMU answers (time_us aside)
+    got = json.loads(r["response"])
+    want = device.classify_json(text.encode())
+    got.pop("time_us"), want.pop("time_us")
+    assert got == want
