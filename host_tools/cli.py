@@ -215,15 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     from .emulator import add_emulate_parser
     from .bench import add_bench_parser
     from .boards import add_build_parser
+    from .bridge import add_bridge_parser
+    from .flash import add_flash_parser
     from .e2e_bench import add_e2e_bench_parser
     from .mqtt import add_mqtt_parser
     from .transport import add_send_parser
 
     add_compile_parser(sub)
     add_build_parser(sub)
+    add_flash_parser(sub)
     add_emulate_parser(sub)
     add_send_parser(sub)
     add_mqtt_parser(sub)
+    add_bridge_parser(sub)
     add_bench_parser(sub)
     add_e2e_bench_parser(sub)
 

@@ -474,3 +474,29 @@ def cmd_emulate_mqtt(args, say) -> int:
             emu.stop()
         if local is not None:
             local.stop()
+
+
+# ---- Home Assistant discovery and presence (shared by the serial bridge) ----
+
+def discovery_config(device: str, model: str, sw_version: str) -> bytes:
+    """The retained Home Assistant discovery payload, byte for byte what the C emulator
+    publishes (firmware/ports/host/mqtt.c ``publish_discovery``) for the same strings."""
+    t = topics(device)
+    config = {"name": "Intent", "unique_id": f"squeezeedge_{device}_intent", "object_id": f"squeezeedge_{device}_intent",
+              "state_topic": t["result"], "value_template": "{{ value_json.intent }}",
+              "json_attributes_topic": t["result"], "availability_topic": t["status"],
+              "payload_available": "online", "payload_not_available": "offline",
+              "icon": "mdi:microphone-message",
+              "device": {"identifiers": [f"squeezeedge_{device}"], "name": f"SqueezeEdge {device}",
+                         "manufacturer": "SqueezeEdge", "model": model, "sw_version": sw_version}}
+    return json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def publish_presence(client, device: str, online: bool, model: str | None = None, sw_version: str | None = None):
+    """Publish the retained status (``online``/``offline``) and, given ``model``, the discovery
+    config, as the emulator does on connect. Returns the status publish's MQTTMessageInfo."""
+    t = topics(device)
+    info = client.publish(t["status"], "online" if online else "offline", qos=1, retain=True)
+    if model is not None:
+        client.publish(t["discovery"], discovery_config(device, model, sw_version or "unknown"), qos=1, retain=True)
+    return info

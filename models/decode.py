@@ -69,16 +69,49 @@ def decode_spans(tags: Sequence[int], continuation: Sequence[bool]) -> list[tupl
     return [tuple(s) for s in spans]
 
 
-def word_tags(model: IntModel, intent: str, slot_logits: np.ndarray) -> list[int]:
-    """Per token: the highest-scoring tag among those ``intent`` allows (lowest index on ties)."""
-    allowed = np.asarray(model.allowed_tags(intent))
-    return [0] + [int(allowed[im.argmax(np.asarray(row)[allowed])]) for row in slot_logits[1:]]
+def _starts_or_o(tag: int) -> bool:
+    return tag == 0 or tag % 2 == 1
+
+
+def word_tags(model: IntModel, intent: str, slot_logits: np.ndarray, continuation: Sequence[bool]) -> list[int]:
+    """The best BIO-consistent tag for each word (Viterbi; continuation pieces get 0).
+
+    Among the tags ``intent`` allows, pick the sequence over the words (tokens 1.. that are
+    not "##" pieces) that maximizes the sum of the words' slot logits, where I-x may only
+    follow B-x or I-x. Ties go to the lowest tag index: for each predecessor, and at the end.
+    """
+    allowed = model.allowed_tags(intent)
+    words = [p for p in range(1, len(slot_logits)) if not continuation[p]]
+    tags = [0] * len(slot_logits)
+    if not words:
+        return tags
+    rows = np.asarray(slot_logits)  # int8 logits (exact Python ints) or float ones (FloatEngine)
+    score = {t: rows[words[0]][t].item() for t in allowed if _starts_or_o(t)}
+    back: list[dict[int, int]] = []
+    for pos in words[1:]:
+        new, pointers = {}, {}
+        for t in allowed:
+            best_p = None
+            for p in sorted(score):
+                if (_starts_or_o(t) or p in (t - 1, t)) and (best_p is None or score[p] > score[best_p]):
+                    best_p = p
+            if best_p is not None:
+                new[t] = score[best_p] + rows[pos][t].item()
+                pointers[t] = best_p
+        score = new
+        back.append(pointers)
+    t = min(score, key=lambda k: (-score[k], k))
+    for i in range(len(words) - 1, -1, -1):
+        tags[words[i]] = t
+        if i:
+            t = back[i - 1][t]
+    return tags
 
 
 def decode_slots(model: IntModel, intent: str, data: bytes, ids: Sequence[int], offsets,
                  slot_logits: np.ndarray) -> dict[str, str]:
-    tags = word_tags(model, intent, slot_logits)
     continuation = [model.vocab[i].startswith(CONTINUATION) for i in ids]
+    tags = word_tags(model, intent, slot_logits, continuation)
     out: dict[str, str] = {}
     for first, last, slot_index in decode_spans(tags, continuation):
         slot = model.slots[slot_index]

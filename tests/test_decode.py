@@ -82,3 +82,14 @@ def test_a_word_only_takes_slots_of_the_answered_intent():
     only_names = _model({"HassTurnOn": ["name"]})
     assert decode_slots(only_names, "HassTurnOn", data, ids, offsets, logits) == {"name": "garage doors"}
     assert decode_slots(_model(), "HassTurnOn", data, ids, offsets, logits) == {"device_class": "garage"}
+
+
+def test_decoding_keeps_bio_consistent_an_i_never_follows_another_slot():
+    # word 1 says B-name, word 2 says I-area: greedy would split "living | room" into two slots
+    data = b"big doors"
+    ids, offsets = [2, 5, 4], [(0, 0), (0, 3), (4, 9)]
+    logits = np.full((3, 5), -50)
+    logits[1, B_NAME], logits[1, B_AREA] = 40, 30
+    logits[2, I_AREA], logits[2, I_NAME] = 45, 20
+    # B-area I-area = 75 beats B-name I-name = 60 and the inconsistent B-name I-area
+    assert decode_slots(_Model, "HassTurnOn", data, ids, offsets, logits) == {"device_class": "big doors"}

@@ -58,15 +58,62 @@ int32_t se_normalize_phrase(const uint8_t *data, int32_t n, uint8_t *out, int32_
   return len;
 }
 
-/* The best tag among O and the B/I tags of the slots `intent` allows (lowest index on ties). */
-static int32_t word_tag(const se_meta_t *meta, int32_t intent, const int8_t *row, int32_t n_tags) {
-  const uint8_t *allowed;
-  int32_t t, best = 0;
-  if (!meta->intent_slot_allowed) return se_argmax_i8(row, n_tags);
-  allowed = meta->intent_slot_allowed + (int64_t)intent * meta->n_slots;
-  for (t = 1; t < n_tags; ++t)
-    if (allowed[(t - 1) / 2] && row[t] > row[best]) best = t;
-  return best;
+#define SE_NO_SCORE INT32_MIN
+
+static int tag_allowed(const uint8_t *allowed, int32_t t) { return t == 0 || !allowed || allowed[(t - 1) / 2]; }
+
+/* O and B-x may follow anything; I-x only B-x or I-x. */
+static int may_follow(int32_t prev, int32_t t) { return t == 0 || t % 2 == 1 || prev == t - 1 || prev == t; }
+
+/* The best BIO-consistent tag of each word (Viterbi, models/decode.py word_tags): the allowed
+ * tag sequence with the largest sum of slot logits; ties to the lowest tag index, for each
+ * predecessor and at the end. Continuation pieces get tag 0. Each word's row of slot_logits
+ * (but the first word's) is overwritten with its back pointers once read: the logits are
+ * scratch owned by the caller, and this way decoding needs no memory of its own. */
+static se_status_t best_tags(const se_meta_t *meta, int32_t intent, const se_tokens_t *tok, int8_t *slot_logits,
+                             int32_t n_tags, uint8_t *tags) {
+  int32_t score[2][SE_DECODE_MAX_TAGS];
+  const uint8_t *allowed = meta->intent_slot_allowed ? meta->intent_slot_allowed + (int64_t)intent * meta->n_slots
+                                                     : 0;
+  int32_t pos, t, p, cur = 0, first = -1, last = -1;
+  if (n_tags > SE_DECODE_MAX_TAGS || tok->length > SE_DECODE_MAX_LEN) return SE_STATUS_BUFFER;
+  for (pos = 0; pos < tok->length; ++pos) {
+    int32_t id = tok->ids[pos];
+    int8_t *row = slot_logits + (int64_t)pos * n_tags;
+    tags[pos] = 0;
+    if (pos == 0 || (id >= 0 && id < meta->vocab_size && meta->token_cont[id])) continue;
+    if (first < 0) {
+      for (t = 0; t < n_tags; ++t)
+        score[cur][t] = (tag_allowed(allowed, t) && (t == 0 || t % 2 == 1)) ? row[t] : SE_NO_SCORE;
+      first = pos;
+    } else {
+      int32_t nxt = 1 - cur;
+      for (t = 0; t < n_tags; ++t) {
+        int32_t best_p = -1;
+        score[nxt][t] = SE_NO_SCORE;
+        if (!tag_allowed(allowed, t)) continue;
+        for (p = 0; p < n_tags; ++p)
+          if (score[cur][p] != SE_NO_SCORE && may_follow(p, t) && (best_p < 0 || score[cur][p] > score[cur][best_p]))
+            best_p = p;
+        if (best_p < 0) continue;
+        score[nxt][t] = score[cur][best_p] + row[t];
+        row[t] = (int8_t)best_p; /* the logit is read; keep the back pointer in its place */
+      }
+      cur = nxt;
+    }
+    last = pos;
+  }
+  if (first < 0) return SE_STATUS_OK;
+  t = -1;
+  for (p = 0; p < n_tags; ++p)
+    if (score[cur][p] != SE_NO_SCORE && (t < 0 || score[cur][p] > score[cur][t])) t = p;
+  for (pos = last; pos >= first; --pos) {
+    int32_t id = tok->ids[pos];
+    if (id >= 0 && id < meta->vocab_size && meta->token_cont[id]) continue;
+    tags[pos] = (uint8_t)t;
+    if (pos > first) t = slot_logits[(int64_t)pos * n_tags + t];
+  }
+  return SE_STATUS_OK;
 }
 
 /* Value-table lookup: the value of `phrase` for slot s, or NULL. */
@@ -111,9 +158,10 @@ static se_status_t emit_span(const se_meta_t *meta, const uint8_t *data, const s
 }
 
 se_status_t se_decode(const se_meta_t *meta, const uint8_t *data, const se_tokens_t *tok,
-                      const int8_t *intent_logits, const int8_t *slot_logits, int32_t n_tags,
+                      const int8_t *intent_logits, int8_t *slot_logits, int32_t n_tags,
                       uint8_t *phrase_buf, int32_t phrase_cap, se_answer_t *ans) {
   int32_t pos, used = 0, cur_first = -1, cur_last = -1, cur_slot = -1;
+  uint8_t tags[SE_DECODE_MAX_LEN];
   se_status_t st;
   if (!meta || !tok || !intent_logits || !slot_logits || !ans || (!data && tok->length > 1)) return SE_STATUS_NULL;
   ans->n_slots = 0;
@@ -121,13 +169,15 @@ se_status_t se_decode(const se_meta_t *meta, const uint8_t *data, const se_token
   ans->conf_q = se_confidence(meta, intent_logits, meta->n_intents, ans->top);
   ans->intent = (ans->top == 0 || ans->conf_q < meta->oos_threshold) ? 0 : ans->top;
   if (ans->intent == 0) return SE_STATUS_OK;
+  st = best_tags(meta, ans->intent, tok, slot_logits, n_tags, tags);
+  if (st != SE_STATUS_OK) return st;
   for (pos = 1; pos < tok->length; ++pos) {
     int32_t id = tok->ids[pos], tag, slot, inside;
     if (id >= 0 && id < meta->vocab_size && meta->token_cont[id]) {
       if (cur_first >= 0 && cur_last == pos - 1) cur_last = pos;
       continue;
     }
-    tag = word_tag(meta, ans->intent, slot_logits + (int64_t)pos * n_tags, n_tags);
+    tag = tags[pos];
     if (tag == 0) {
       if (cur_first >= 0) {
         st = emit_span(meta, data, tok, cur_first, cur_last, cur_slot, phrase_buf, phrase_cap, &used, ans);

@@ -38,8 +38,13 @@ int32_t se_normalize_phrase(const uint8_t *data, int32_t n, uint8_t *out, int32_
 /* Decode one inference. data: the input bytes; tok: its tokens; slot_logits row-major
  * [tok->length][n_tags]; phrase_buf (capacity >= input length + max_len) holds normalized
  * phrases that the answer points to. */
+/* Bounds of the decoder's own stack state (tags per token, two rows of Viterbi scores). */
+#define SE_DECODE_MAX_LEN 128
+#define SE_DECODE_MAX_TAGS 128
+
+/* slot_logits is the caller's scratch: decoding overwrites rows with Viterbi back pointers. */
 se_status_t se_decode(const se_meta_t *meta, const uint8_t *data, const se_tokens_t *tok,
-                      const int8_t *intent_logits, const int8_t *slot_logits, int32_t n_tags,
+                      const int8_t *intent_logits, int8_t *slot_logits, int32_t n_tags,
                       uint8_t *phrase_buf, int32_t phrase_cap, se_answer_t *ans);
 
 #endif /* SE_DECODE_H */

@@ -1,0 +1,396 @@
+"""A serial board on MQTT: ``squeezeedge bridge --port URL [--device ID] [--broker URL]``.
+
+A board with no network (a UART, USB CDC, QEMU's socket, the host emulator's TCP port) shows up
+on the broker exactly like the MQTT host emulator (firmware/PROTOCOL.md "Over MQTT")::
+
+    squeezeedge/ID/cmd      requests, QoS 1: each payload is forwarded as one request line
+    squeezeedge/ID/result   the board's answer line, QoS 1
+    squeezeedge/ID/status   retained online/offline; the last will is offline
+    homeassistant/sensor/squeezeedge_ID/intent/config   retained discovery (mqtt.discovery_config)
+
+Library::
+
+    b = Bridge("socket://127.0.0.1:5555", "mqtt://127.0.0.1:1883", "kitchen").start()
+    ...
+    b.stop()
+
+Requests are forwarded one at a time in arrival order. The session is persistent (client id
+``squeezeedge-ID``, clean_session=False), so QoS 1 requests published while the bridge is away
+are answered when it is back. A lost serial link publishes ``offline``, is retried with backoff
+(1 s doubling to 30 s) and resynchronised; the request in flight is retried once on the new link.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+
+from .classify import MAX_TEXT_BYTES, check_line
+from .mqtt import (CONNECT_TIMEOUT, MqttError, check_device, parse_broker_url, publish_presence,
+                   start_local_broker, topics)
+from .transport import BAUDRATE, DEFAULT_TIMEOUT, Transport, TransportError, open_transport
+
+BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0
+PING_INTERVAL = 5.0  # an idle link is checked this often, so a dead board turns "offline"
+MIN_MAX_LINE = 514  # every port takes at least this (PROTOCOL.md); `info` tells the real one
+
+
+def default_device(port_url: str) -> str:
+    """A device id from a port URL: /dev/ttyACM0 -> ttyACM0, socket://127.0.0.1:5555 -> 127_0_0_1_5555."""
+    tail = port_url.split("://", 1)[-1].rstrip("/").rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", tail)[:64] or "board"
+
+
+def local_error(payload: bytes, max_line: int) -> dict | None:
+    """The protocol's error answer for a payload the bridge must not forward (a newline inside
+    it, or longer than the board takes), or None to forward it. JSON requests keep their id
+    when it can be read, so clients can match the answer."""
+    is_json = payload[:1] == b"{"
+    rid: dict = {}
+    if is_json:
+        try:
+            obj = json.loads(payload)
+            if isinstance(obj, dict) and "id" in obj and not isinstance(obj["id"], (dict, list)):
+                rid = {"id": obj["id"]}
+        except ValueError:
+            pass
+    if b"\n" in payload:
+        if is_json:
+            return {**rid, "error": "a request cannot contain a newline byte; write it as \\n inside a JSON string",
+                    "code": "bad_request"}
+        # plain text: what the device would answer for that command, without sending it
+        text = payload[:MAX_TEXT_BYTES].decode("utf-8", "replace")
+        problem = check_line(payload)
+        if problem is not None:
+            code = "too_long" if len(payload) > MAX_TEXT_BYTES else "invalid_utf8"
+            return {"text": text, "error": problem, "code": code}
+        return {"text": text, "error": "a command cannot contain a newline byte; send it inside a JSON request",
+                "code": "bad_request"}
+    if is_json:
+        if len(payload) > max_line:
+            return {**rid, "error": f"request line too long: {len(payload)} bytes, the limit is {max_line}",
+                    "code": "line_too_long"}
+        return None
+    if len(payload) > MAX_TEXT_BYTES:  # the device's own answer, exactly (text echo: the first 512 bytes)
+        return {"text": payload[:MAX_TEXT_BYTES].decode("utf-8", "replace"), "error": check_line(payload),
+                "code": "too_long"}
+    return None
+
+
+class Bridge:
+    """Forward ``squeezeedge/<device>/cmd`` to the board at ``port_url``, answers to ``.../result``."""
+
+    def __init__(self, port_url: str, broker_url: str, device: str | None = None, baudrate: int = BAUDRATE,
+                 timeout: float = DEFAULT_TIMEOUT, log=None):
+        self.port_url = port_url
+        self.broker_url = broker_url
+        self.broker = parse_broker_url(broker_url)
+        self.device = check_device(device or default_device(port_url))
+        self.topics = topics(self.device)
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self.log = log or (lambda msg: print(f"bridge: {msg}", file=sys.stderr, flush=True))
+        self.model = "SqueezeEdge board (serial bridge)"
+        self.sw_version = "unknown"
+        self.max_line = MIN_MAX_LINE
+        self.forwarded = 0
+        self._transport: Transport | None = None
+        self._inbox: queue.Queue[bytes] = queue.Queue()
+        self._stop = threading.Event()
+        self._mqtt_up = threading.Event()
+        self._subscribed = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._client = None
+        self._lock = threading.Lock()  # status publishing vs. (re)connect callbacks
+
+    # ---- serial side ----
+    def _open_serial(self) -> None:
+        t = open_transport(self.port_url, self.baudrate)
+        try:
+            t.resync()
+            try:
+                info = t.command("info", self.timeout)
+            except TransportError:
+                raise TransportError(f"{self.port_url}: no answer to `info`; is the board running the SqueezeEdge "
+                                     "firmware, at this port and baud rate?") from None
+            self.model = f"{info.get('device', 'board')} (serial bridge)"
+            self.sw_version = str(info.get("version", "unknown"))
+            self.max_line = int(info.get("max_line", MIN_MAX_LINE))
+        except BaseException:
+            t.close()
+            raise
+        self._transport = t
+
+    def _drop_serial(self, why: str) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+            self.log(f"serial link {self.port_url} lost ({why}); device {self.device!r} is offline, retrying")
+            self._announce()
+
+    @property
+    def serial_up(self) -> bool:
+        return self._transport is not None
+
+    # ---- MQTT side ----
+    def _announce(self) -> None:
+        """Status = online when both links are up; discovery with the board's model/version."""
+        with self._lock:
+            if self._client is not None and self._mqtt_up.is_set():
+                publish_presence(self._client, self.device, self.serial_up, self.model, self.sw_version)
+
+    def _connect_mqtt(self) -> None:
+        import paho.mqtt.client as mqtt
+
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"squeezeedge-{self.device}", clean_session=False)
+        if self.broker.username is not None:
+            c.username_pw_set(self.broker.username, self.broker.password)
+        c.will_set(self.topics["status"], "offline", qos=1, retain=True)
+        c.reconnect_delay_set(int(BACKOFF_MIN), int(BACKOFF_MAX))
+        refused: list = []
+
+        def on_connect(client, userdata, flags, reason_code, properties):
+            if reason_code.is_failure:
+                refused.append(reason_code)
+                self.log(f"{self.broker.url} refused the connection: {reason_code}")
+                return
+            reconnect = self._client is not None and self._subscribed.is_set()
+            self._mqtt_up.set()
+            client.subscribe(self.topics["cmd"], qos=1)
+            self._announce()
+            if reconnect:
+                self.log(f"reconnected to {self.broker.url}")
+
+        def on_disconnect(client, userdata, flags, reason_code, properties):
+            self._mqtt_up.clear()
+            if not self._stop.is_set():
+                self.log(f"lost the connection to {self.broker.url} ({reason_code}); reconnecting")
+
+        def on_message(client, userdata, msg):
+            if msg.topic == self.topics["cmd"]:
+                self._inbox.put(bytes(msg.payload))
+
+        c.on_connect = on_connect
+        c.on_disconnect = on_disconnect
+        c.on_message = on_message
+        c.on_subscribe = lambda *a: self._subscribed.set()
+        try:
+            c.connect(self.broker.host, self.broker.port, keepalive=30)
+        except (OSError, ValueError) as e:
+            raise MqttError(f"{self.broker.url}: cannot reach the MQTT broker "
+                            f"({e.strerror if isinstance(e, OSError) and e.strerror else e}); is it running?") from None
+        sock = c.socket()
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self._client = c
+        c.loop_start()
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while not self._subscribed.is_set() and not refused and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._subscribed.is_set():
+            c.loop_stop()
+            self._client = None
+            why = f"refused the connection: {refused[0]} (check the user name and password in the URL)" if refused \
+                else f"did not accept the connection and subscription within {CONNECT_TIMEOUT:g} s"
+            raise MqttError(f"{self.broker.url}: the broker {why}")
+
+    def _publish_result(self, line: bytes) -> None:
+        self._client.publish(self.topics["result"], line, qos=1)
+
+    # ---- forwarding ----
+    def _exchange(self, line: bytes) -> bytes:
+        """Write one request line, return the board's next JSON answer line (noise is skipped)."""
+        t = self._transport
+        # the board drops one \r before the newline: keep a \r that ends the payload
+        t.write_line(line + b"\r" if line.endswith(b"\r") else line)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            answer = t.read_line(max(0.0, deadline - time.monotonic()))
+            try:
+                if isinstance(json.loads(answer), dict):
+                    return answer
+            except ValueError:
+                continue
+
+    def _handle(self, payload: bytes) -> None:
+        # as the emulator (firmware/ports/host/mqtt.c on_message): a trailing \n, then a trailing \r, is dropped
+        if payload.endswith(b"\n"):
+            payload = payload[:-1]
+        if payload.endswith(b"\r"):
+            payload = payload[:-1]
+        error = local_error(payload, self.max_line)
+        if error is not None:
+            self._publish_result(json.dumps(error, ensure_ascii=False).encode("utf-8"))
+            return
+        for attempt in range(2):
+            self._wait_serial()
+            if self._stop.is_set():
+                self._inbox.put(payload)  # not answered: not lost either (well, until exit)
+                return
+            try:
+                answer = self._exchange(payload)
+            except TransportError as e:
+                self._drop_serial(str(e))
+                continue
+            self.forwarded += 1
+            self._publish_result(answer)
+            return
+        self._publish_result(json.dumps({"error": f"the board at {self.port_url} did not answer; request dropped",
+                                         "code": "device_unavailable"}).encode("utf-8"))
+
+    def _wait_serial(self) -> None:
+        """Until the serial link is up (or stop): reconnect with backoff, resync, announce."""
+        delay = BACKOFF_MIN
+        while self._transport is None and not self._stop.is_set():
+            try:
+                self._open_serial()
+                self.log(f"serial link {self.port_url} is back")
+                self._announce()
+                return
+            except TransportError as e:
+                self.log(f"{e}; retrying in {delay:g} s")
+                self._stop.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wait_serial()
+            try:
+                payload = self._inbox.get(timeout=PING_INTERVAL)
+            except queue.Empty:
+                if self._transport is not None and not self._stop.is_set():
+                    try:
+                        self._transport.command("ping", min(self.timeout, 5.0))
+                    except TransportError as e:
+                        self._drop_serial(str(e))
+                continue
+            if payload is None:
+                break
+            self._handle(payload)
+
+    # ---- life cycle ----
+    def start(self) -> "Bridge":
+        """Open the port (one clear TransportError if it cannot), connect the broker (MqttError),
+        announce ``online`` + discovery and start forwarding."""
+        self._open_serial()
+        try:
+            self._connect_mqtt()
+        except BaseException:
+            self._transport.close()
+            self._transport = None
+            raise
+        self._worker = threading.Thread(target=self._run, name=f"bridge-{self.device}", daemon=True)
+        self._worker.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish the request in flight, say ``offline`` (retained), disconnect, close the port."""
+        self._stop.set()
+        self._inbox.put(None)
+        if self._worker is not None:
+            self._worker.join(timeout + self.timeout)
+        c = self._client
+        if c is not None:
+            try:
+                if self._mqtt_up.is_set():
+                    info = c.publish(self.topics["status"], "offline", qos=1, retain=True)
+                    info.wait_for_publish(timeout)
+                c.disconnect()
+            except Exception:  # noqa: BLE001 - stopping must not raise
+                pass
+            c.loop_stop()
+            self._client = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def run_forever(self) -> None:
+        """start(), then serve until Ctrl-C or SIGTERM; always stop()."""
+        self.start()
+        _serve(self)
+
+    def __enter__(self) -> "Bridge":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---- CLI: squeezeedge bridge ----
+
+def add_bridge_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("bridge", help="put a serial board on MQTT (same topics and discovery as the emulator)",
+                              description="Forward each request on squeezeedge/ID/cmd to the board as one line; "
+                                          "publish its answer on squeezeedge/ID/result. Runs until Ctrl-C.")
+    p.add_argument("--port", required=True, metavar="URL", help="/dev/ttyACM0, a pty path or socket://HOST:PORT")
+    p.add_argument("--device", metavar="ID", help="the device id on the broker (default: from the port name)")
+    p.add_argument("--broker", metavar="URL",
+                   help="mqtt://[user:pass@]host[:port] (default: start an in-process broker and print its URL)")
+    p.add_argument("--baud", type=int, default=BAUDRATE)
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each board answer")
+    p.set_defaults(func=cmd_bridge)
+    return p
+
+
+def cmd_bridge(args) -> int:
+    local = None
+    try:
+        device = check_device(args.device or default_device(args.port))
+        broker = args.broker
+        if broker is None:
+            local = start_local_broker()
+            broker = local.url
+            print(f"MQTT broker (in-process amqtt) listening on {broker}", flush=True)
+        bridge = Bridge(args.port, broker, device, baudrate=args.baud, timeout=args.timeout)
+        bridge.start()
+        url = bridge.broker.url
+        print(f"bridging {args.port} as device {device!r} on {url}  "
+              f"(squeezeedge mqtt send 'turn on the light' --device {device} --broker {url}); Ctrl-C stops it",
+              flush=True)
+        _serve(bridge)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except (TransportError, ValueError) as e:
+        print(f"bridge: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def _serve(bridge: Bridge) -> None:
+    def _terminate(_sig, _frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bridge.stop()
+        signal.signal(signal.SIGTERM, old)
+
+
+def main(argv=None) -> int:
+    """``python -m squeezeedge.bridge --port URL ...`` (the same as ``squeezeedge bridge``)."""
+    parser = argparse.ArgumentParser(prog="squeezeedge")
+    add_bridge_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bridge", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
