@@ -7,10 +7,12 @@ line's baud rate and the chip's speed add their own share.
 
 from __future__ import annotations
 
+import datetime
 import json
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from .transport import Transport, TransportError
 
@@ -99,7 +101,7 @@ def format_table(results: list[E2EResult]) -> str:
     return "\n".join(rows)
 
 
-DEFAULT_OUT = __import__("pathlib").Path(__file__).resolve().parent.parent / "benchmarks" / "E2E.md"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "benchmarks" / "E2E.md"
 
 
 def add_e2e_bench_parser(subparsers) -> None:
@@ -117,20 +119,17 @@ def add_e2e_bench_parser(subparsers) -> None:
 
 
 def cmd_bench_e2e(args) -> int:
-    import datetime
-    import platform
-
+    from .bench import machine
     from .models.dataset import build_dataset
 
     texts = [ex.text for ex in build_dataset(seed=0).test][: args.requests]
     table = format_table(run(texts, args.in_flight, model=args.model))
     print(table)
     if args.output != "-":
-        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                   platform.processor())
-        report = (f"# End-to-end benchmark\n\n{datetime.date.today()}, {platform.machine()} {cpu}, "
+        m = machine()
+        report = (f"# End-to-end benchmark\n\n{datetime.date.today()}, {m['arch']} {m['cpu']}, {m['cores']} cores, "
                   f"command `squeezeedge bench-e2e -n {args.requests} --in-flight {args.in_flight}`. The host "
                   "emulator runs the same C as the boards; latency is one request at a time, round trip through "
                   "the transport; throughput keeps N requests outstanding.\n\n" + table + "\n")
-        __import__("pathlib").Path(args.output).write_text(report)
+        Path(args.output).write_text(report)
     return 0

@@ -90,9 +90,10 @@ def word_tags(model: IntModel, intent: str, slot_logits: np.ndarray, continuatio
     back: list[dict[int, int]] = []
     for pos in words[1:]:
         new, pointers = {}, {}
+        previous = sorted(score)
         for t in allowed:
             best_p = None
-            for p in sorted(score):
+            for p in previous:
                 if (_starts_or_o(t) or p in (t - 1, t)) and (best_p is None or score[p] > score[best_p]):
                     best_p = p
             if best_p is not None:
