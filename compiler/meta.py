@@ -8,7 +8,9 @@ package. They define one ``const se_meta_t se_model_meta`` (type in firmware/cor
   match a byte string are left out), plus one continuation flag per token id;
 * intent names (index 0 = out of scope), slot names, the slot value table (sorted per slot);
 * ``oos_threshold``, ``head.conf.{m,n}``, ``exp_table``, ``max_len``;
-* which slots each intent allows (``IntModel.intent_slots``), or NULL when none are listed.
+* which slots each intent allows (``IntModel.intent_slots``), or NULL when none are listed;
+* slot names as Home Assistant spells them plus a negation flag per slot: the label slot
+  ``-volume_step`` becomes name ``volume_step`` with ``slot_negated`` 1 (NULL when none is).
 
 Everything is ``static const`` data (flash); no code is generated.
 """
@@ -17,10 +19,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..models.labels import slot_key
 from ..models.model_file import IntModel
 from ..models.tokenizer import CONTINUATION
 
-META_FORMAT_VERSION = 1
+META_FORMAT_VERSION = 2  # 2: slot_negated
 
 
 def _c_bytes(data: bytes) -> str:
@@ -118,7 +121,9 @@ extern const se_meta_t se_model_meta;
     parts.append(_c_array("uint8_t", "token_cont", cont, per_line=32))
     names = [_c_bytes((name or "").encode("utf-8")) for name in model.intents]
     parts.append(f"static const char *const intent_names[{len(names)}] = {{\n  " + ",\n  ".join(names) + "\n};\n")
-    snames = [_c_bytes(s.encode("utf-8")) for s in model.slots] or ['""']
+    keys = [slot_key(s) for s in model.slots]  # the C side never parses label names
+    snames = [_c_bytes(k.encode("utf-8")) for k, _ in keys] or ['""']
+    negated = [int(sign == "-") for _, sign in keys]
     parts.append(f"static const char *const slot_names[{len(snames)}] = {{\n  " + ",\n  ".join(snames) + "\n};\n")
     if value_rows:
         rows = [f"{{{_c_bytes(k)}, {_c_bytes(v)}}}" for k, v in value_rows]
@@ -129,6 +134,8 @@ extern const se_meta_t se_model_meta;
     parts.append(_c_array("uint16_t", "exp_table", exp_table))
     if intent_slots:
         parts.append(_c_array("uint8_t", "intent_slot_allowed", allowed, per_line=32))
+    if any(negated):
+        parts.append(_c_array("uint8_t", "slot_negated", negated, per_line=32))
     parts.append(f"""const se_meta_t se_model_meta = {{
   {META_FORMAT_VERSION},
   {cfg.vocab_size}, {cfg.max_len},
@@ -139,7 +146,8 @@ extern const se_meta_t se_model_meta;
   value_rows, value_start,
   {int(model.oos_threshold)}, {conf_m}, {conf_n},
   exp_table,
-  {"intent_slot_allowed" if intent_slots else "NULL"}
+  {"intent_slot_allowed" if intent_slots else "NULL"},
+  {"slot_negated" if any(negated) else "NULL"}
 }};
 """)
     return h, "\n".join(parts)

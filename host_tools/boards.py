@@ -1,4 +1,4 @@
-"""Board firmware: build the STM32F4 image for a model and run it under QEMU.
+"""Board firmware: build a port's image for a model and run it under QEMU.
 
 Library first::
 
@@ -6,11 +6,20 @@ Library first::
     fw = build_board("stm32f405")               # default model; fw.elf/.bin/.hex, fw.size
     print(fw.size.report())                     # flash/RAM against the chip's limits
     with start_qemu_board(fw.elf) as q:         # qemu-system-arm -M netduinoplus2
-        print(q.url)                            # socket://127.0.0.1:PORT: USART1 of the board
+        print(q.url)                            # socket://127.0.0.1:PORT: the board's UART
 
-The firmware is ``firmware/ports/stm32f4`` (make) + the core + a model package compiled for
-cortex-m4 (SMLAD dot products). Builds are cached like the host emulator's (same cache dir, a
-key made of every source byte and the flags), so a second build is instant.
+Boards (``BOARDS``):
+
+* ``stm32f405``: ``firmware/ports/stm32f4`` for an STM32F405 (QEMU netduinoplus2), the model
+  compiled for cortex-m4 (SMLAD dot products);
+* ``rv32-virt``: ``firmware/ports/rv32_virt``, the whole firmware on the ESP32-C3's ISA (rv32imc)
+  under ``qemu-system-riscv32 -M virt``, the model compiled for rv32imc; its size report is
+  against the ESP32-C3's flash and RAM. Its ELF is laid out for QEMU virt (0x80000000), not for
+  the ESP32-C3's memory map: the ESP32 boards themselves use the ESP-IDF app in ports/esp32.
+
+A board's firmware is its port's Makefile + the core + a model package compiled for the board's
+core. Builds are cached like the host emulator's (same cache dir, a key made of every source
+byte and the flags), so a second build is instant.
 """
 
 from __future__ import annotations
@@ -30,9 +39,15 @@ from pathlib import Path
 from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES, EmulatorError, _model_digest, prepare_package
 from .models.model_file import IntModel
 
-STM32F4_DIR = FIRMWARE_DIR / "ports" / "stm32f4"
-QEMU = "qemu-system-arm"
-CC = "arm-none-eabi-gcc"
+PORTS_DIR = FIRMWARE_DIR / "ports"
+STM32F4_DIR = PORTS_DIR / "stm32f4"
+QEMU = "qemu-system-arm"    # the stm32f405's; each board has its own (Board.qemu)
+CC = "arm-none-eabi-gcc"    # the stm32f405's; each board has its own (Board.toolchain)
+
+# `size -A` sections → text (flash only), data (flash image + RAM) or bss (RAM only).
+ARM_SECTIONS = ((".text", "text"), (".ARM.exidx", "text"), (".data", "data"), (".bss", "bss"))
+RISCV_SECTIONS = ((".text", "text"), (".rodata", "text"), (".srodata", "text"), (".data", "data"),
+                  (".sdata", "data"), (".bss", "bss"), (".sbss", "bss"))
 
 
 @dataclass(frozen=True)
@@ -44,13 +59,44 @@ class Board:
     ram_bytes: int          # usable main SRAM (CCM excluded)
     stack_reserve: int      # kept free for the stack (the linker script asserts it too)
     qemu_machine: str | None
+    port: str = "stm32f4"                  # firmware/ports/<port>: Makefile, sources, ldscript
+    toolchain: str = "arm-none-eabi-"      # GNU prefix: <prefix>gcc, size, nm, objdump
+    target: str = "cortex-m4"              # compile target of the model package (compiler/targets.py)
+    qemu: tuple[str, ...] = ("qemu-system-arm", "-M", "netduinoplus2")
+    sections: tuple[tuple[str, str], ...] = ARM_SECTIONS
+    cpu_hz: int = 168_000_000              # for instruction-count time estimates
+    flash_origin: int = 0x08000000         # where firmware.bin goes
+    uart: str = "USART1"                   # what the serial socket is on the board
+    limits: str = ""                       # whose limits flash_bytes/ram_bytes are, when not the chip's own
+    semihosting: bool = True               # has a SEMIHOSTING=1 test build
+    apt: str = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
+    qemu_apt: str = "qemu-system-arm"
+
+    @property
+    def port_dir(self) -> Path:
+        return PORTS_DIR / self.port
 
 
 BOARDS = {
     "stm32f405": Board("stm32f405", "STM32F405 (Cortex-M4F, 168 MHz)", "stm32f405.ld", 1024 * 1024, 128 * 1024,
                        8 * 1024, "netduinoplus2"),
+    # ESP32-C3's limits (firmware/ports/rv32_virt/rv32_virt.ld makes the link enforce them):
+    # * flash: 4 MB in the package of the ESP32-C3FH4 on the ESP32-C3-MINI-1 (Espressif,
+    #   "ESP32-C3-MINI-1 / MINI-1U Datasheet" v2.0, 1.1 Features: "4 MB flash in chip package");
+    # * RAM: the same datasheet lists "400 KB SRAM (16 KB for cache)"; ESP-IDF gives .data, .bss
+    #   and the heap the SRAM that its IRAM code and ROM/bootloader reservations leave (ESP-IDF
+    #   "Memory Types" for ESP32-C3: "The maximum statically allocated DRAM size is reduced by
+    #   the IRAM size of the compiled application"). We budget the ~320 KiB of DRAM an
+    #   application can count on.
+    "rv32-virt": Board("rv32-virt", "RV32IMC (ESP32-C3's ISA) on QEMU virt", "rv32_virt.ld", 4 * 1024 * 1024,
+                       320 * 1024, 8 * 1024, "virt", port="rv32_virt", toolchain="riscv64-unknown-elf-",
+                       target="rv32imc", qemu=("qemu-system-riscv32", "-M", "virt", "-bios", "none"),
+                       sections=RISCV_SECTIONS, cpu_hz=160_000_000, flash_origin=0x80000000,
+                       uart="UART0 (NS16550A)", limits="ESP32-C3: 4 MB flash (ESP32-C3-MINI-1), ~320 KiB app DRAM",
+                       semihosting=False, apt="gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
+                       qemu_apt="qemu-system-misc"),
 }
-CPU_HZ = {"stm32f405": 168_000_000}
+CPU_HZ = {name: b.cpu_hz for name, b in BOARDS.items()}
 
 
 class BoardError(RuntimeError):
@@ -78,7 +124,8 @@ class SizeReport:
 
     def report(self) -> str:
         b = self.board
-        return (f"{b.name}: flash {self.flash:,} of {b.flash_bytes:,} bytes ({100 * self.flash / b.flash_bytes:.1f}%: "
+        against = f" [{b.limits}]" if b.limits else ""
+        return (f"{b.name}{against}: flash {self.flash:,} of {b.flash_bytes:,} bytes ({100 * self.flash / b.flash_bytes:.1f}%: "
                 f"text {self.text:,} + data {self.data:,}); RAM {self.ram:,} of {b.ram_bytes:,} bytes "
                 f"({100 * self.ram / b.ram_bytes:.1f}%: data {self.data:,} + bss {self.bss:,} + stack reserve "
                 f"{b.stack_reserve:,})")
@@ -86,6 +133,9 @@ class SizeReport:
 
 @dataclass(frozen=True)
 class Firmware:
+    """A built image. ``bin`` is the raw flash image for ``size.board.flash_origin`` (code,
+    constants, the .data load image); ``hex`` the same bytes as Intel HEX (for programmers that
+    take HEX; for rv32-virt it is only the QEMU virt image in another format)."""
     elf: Path
     bin: Path
     hex: Path
@@ -98,18 +148,20 @@ def _board(name: str) -> Board:
     return BOARDS[name]
 
 
-def toolchain_available() -> bool:
-    return shutil.which(CC) is not None and shutil.which("arm-none-eabi-size") is not None and \
+def toolchain_available(board: str = "stm32f405") -> bool:
+    prefix = _board(board).toolchain
+    return all(shutil.which(prefix + tool) is not None for tool in ("gcc", "size", "objcopy")) and \
         shutil.which("make") is not None
 
 
-def qemu_available() -> bool:
-    return shutil.which(QEMU) is not None
+def qemu_available(board: str = "stm32f405") -> bool:
+    return shutil.which(_board(board).qemu[0]) is not None
 
 
-def prepare_board_package(source=None, progress=None) -> Path:
-    """A model package compiled for cortex-m4 (SMLAD kernels) for ``source``: an IntModel, a
-    ``.semodel`` path (compiled into the cache once) or an existing package directory."""
+def prepare_board_package(source=None, progress=None, target: str = "cortex-m4") -> Path:
+    """A model package compiled for ``target`` (cortex-m4: SMLAD kernels; rv32imc: plain C) for
+    ``source``: an IntModel, a ``.semodel`` path (compiled into the cache once) or an existing
+    package directory."""
     say = progress or (lambda s: None)
     if source is None:
         from .models.engine import DEFAULT_MODEL
@@ -126,15 +178,15 @@ def prepare_board_package(source=None, progress=None) -> Path:
     else:
         raise BoardError(f"cannot make a model package from {type(source).__name__}")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    pkg = CACHE_DIR / f"pkg-cortex-m4-{_model_digest(model)}"
+    pkg = CACHE_DIR / f"pkg-{target}-{_model_digest(model)}"
     if all((pkg / f).is_file() for f in PACKAGE_FILES):
         return pkg
     from .compiler.meta import write_meta
     from .compiler.package import compile_model
 
-    say("compiling the model to C for cortex-m4 (TVM)")
+    say(f"compiling the model to C for {target} (TVM)")
     tmp = Path(tempfile.mkdtemp(prefix="pkg-", dir=CACHE_DIR))
-    compile_model(model, "cortex-m4").write(tmp)
+    compile_model(model, target).write(tmp)
     write_meta(model, tmp)
     try:
         os.replace(tmp, pkg)
@@ -144,14 +196,15 @@ def prepare_board_package(source=None, progress=None) -> Path:
 
 
 def size_report(elf: Path, board: str = "stm32f405") -> SizeReport:
-    out = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True, text=True, check=True).stdout
-    sec = {}
+    b = _board(board)
+    out = subprocess.run([b.toolchain + "size", "-A", str(elf)], capture_output=True, text=True, check=True).stdout
+    totals = {"text": 0, "data": 0, "bss": 0}
+    kinds = dict(b.sections)
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
-            sec[parts[0]] = int(parts[1])
-    text = sec.get(".text", 0) + sec.get(".ARM.exidx", 0)
-    return SizeReport(_board(board), text, sec.get(".data", 0), sec.get(".bss", 0))
+        if len(parts) >= 2 and parts[0] in kinds and parts[1].isdigit():
+            totals[kinds[parts[0]]] += int(parts[1])
+    return SizeReport(b, totals["text"], totals["data"], totals["bss"])
 
 
 def build_board(board: str = "stm32f405", model=None, out_dir=None, semihosting: bool = False,
@@ -161,21 +214,25 @@ def build_board(board: str = "stm32f405", model=None, out_dir=None, semihosting:
     and the size report; raises BoardError with one sentence when it does not fit."""
     say = progress or (lambda s: None)
     b = _board(board)
-    if not toolchain_available():
-        raise BoardError(f"building for {board} needs make and the GNU Arm toolchain: "
-                         "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
-    pkg = prepare_board_package(model, say)
+    if semihosting and not b.semihosting:
+        raise BoardError(f"{board} has no semihosting test build; build it without semihosting and talk to it "
+                         "over its serial port")
+    if not toolchain_available(board):
+        raise BoardError(f"building for {board} needs make and the {b.toolchain}gcc toolchain: "
+                         f"apt-get install {b.apt}")
+    pkg = prepare_board_package(model, say, b.target)
+    port = b.port_dir
     h = hashlib.sha256(f"{board} semihosting={int(semihosting)}".encode())
-    for path in sorted(CORE_DIR.glob("*.[ch]")) + sorted(STM32F4_DIR.glob("*.[ch]")) + \
-            [STM32F4_DIR / "Makefile", STM32F4_DIR / b.ldscript] + [pkg / f for f in PACKAGE_FILES]:
+    for path in sorted(CORE_DIR.glob("*.[ch]")) + sorted(port.glob("*.[ch]")) + \
+            [port / "Makefile", port / b.ldscript] + [pkg / f for f in PACKAGE_FILES]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     cached = CACHE_DIR / f"fw-{board}-{h.hexdigest()[:20]}{'-sh' if semihosting else ''}"
     if not (cached / "firmware.elf").is_file():
         say(f"building the {board} firmware" + (" (semihosting test build)" if semihosting else ""))
         tmp = Path(tempfile.mkdtemp(prefix="fw-", dir=CACHE_DIR))
-        cmd = ["make", "-s", "-C", str(STM32F4_DIR), f"MODEL_DIR={pkg.resolve()}", f"BUILD_DIR={tmp}",
-               f"LDSCRIPT={STM32F4_DIR / b.ldscript}"]
+        cmd = ["make", "-s", "-C", str(port), f"MODEL_DIR={pkg.resolve()}", f"BUILD_DIR={tmp}",
+               f"LDSCRIPT={port / b.ldscript}"]
         if semihosting:
             cmd.append("SEMIHOSTING=1")
         r = subprocess.run(cmd, capture_output=True, text=True)
@@ -183,7 +240,8 @@ def build_board(board: str = "stm32f405", model=None, out_dir=None, semihosting:
             shutil.rmtree(tmp, ignore_errors=True)
             log = r.stdout + r.stderr
             if "overflow" in log or "will not fit" in log:
-                raise BoardError(f"the firmware does not fit the {b.chip} ({b.flash_bytes // 1024} KiB flash, "
+                whose = f"{b.chip}, {b.limits}" if b.limits else b.chip
+                raise BoardError(f"the firmware does not fit the {whose} ({b.flash_bytes // 1024} KiB flash, "
                                  f"{b.ram_bytes // 1024} KiB RAM with {b.stack_reserve // 1024} KiB stack); "
                                  "use a smaller model preset")
             raise BoardError(f"building the {board} firmware failed:\n{log[-4000:]}")
@@ -212,8 +270,9 @@ def _free_port() -> int:
 
 
 class QemuBoard:
-    """``qemu-system-arm -M netduinoplus2`` running a firmware ELF; USART1 is a TCP server at
-    ``url`` (``socket://127.0.0.1:PORT``). QEMU waits for the first connection before it runs."""
+    """The board's QEMU (``qemu-system-arm -M netduinoplus2``, ``qemu-system-riscv32 -M virt``)
+    running a firmware ELF; the board's UART is a TCP server at ``url``
+    (``socket://127.0.0.1:PORT``). QEMU waits for the first connection before it runs."""
 
     def __init__(self, elf, port: int | None = None, board: str = "stm32f405"):
         self.elf = Path(elf)
@@ -223,12 +282,13 @@ class QemuBoard:
         self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
-        return [QEMU, "-M", self.board.qemu_machine, "-nographic", "-monitor", "none", "-kernel", str(self.elf),
+        return [*self.board.qemu, "-nographic", "-monitor", "none", "-kernel", str(self.elf),
                 "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on"]
 
     def start(self, timeout: float = 15.0) -> "QemuBoard":
-        if not qemu_available():
-            raise BoardError("running the board needs QEMU: apt-get install qemu-system-arm")
+        if shutil.which(self.board.qemu[0]) is None:
+            raise BoardError(f"running the {self.board.name} needs {self.board.qemu[0]}: "
+                             f"apt-get install {self.board.qemu_apt}")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
@@ -316,7 +376,7 @@ def cmd_build(args) -> int:
         print(f"build: {e}", file=sys.stderr)
         return 2
     print(fw.size.report())
-    print(f"wrote {fw.elf}, {fw.bin} (flash at 0x08000000), {fw.hex}")
+    print(f"wrote {fw.elf}, {fw.bin} (flash image for 0x{fw.size.board.flash_origin:08x}), {fw.hex}")
     if getattr(args, "icount", False):
         print(icount_report(fw.elf, args.board))
     return 0
@@ -362,7 +422,7 @@ def run_board_emulator(args) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        print(f"{args.board} (QEMU {q.board.qemu_machine}) USART1 on {q.url}  "
+        print(f"{args.board} (QEMU {q.board.qemu_machine}) {q.board.uart} on {q.url}  "
               f"(squeezeedge send 'turn on the light' --port {q.url}); Ctrl-C stops it", flush=True)
         while q.alive():
             time.sleep(0.2)
@@ -377,19 +437,8 @@ def run_board_emulator(args) -> int:
 
 # ---- executed instructions per inference (unicorn) ----
 
-def count_firmware_instructions(elf, texts, board: str = "stm32f405") -> list[dict]:
-    """Executed Thumb instructions of the release image for each text, counted with unicorn on
-    the real firmware path: reset → main (clocks, USART, protocol init) up to the main loop's
-    ``wfi``; then per text the line is put into the USART ring as the ISR would, and the main
-    loop runs until it waits again. Returns, per text, ``classify`` (the ``se_classify`` call:
-    checks, tokenizer, model, decoding), ``model`` (``se_model_run`` alone) and ``line`` (the
-    whole line: protocol, classify, JSON, polled UART writes) and the response bytes.
-    Peripherals are plain memory (USART1 SR reads TXE set, RCC reads 0, so the 168 MHz path)."""
-    from unicorn import UC_ARCH_ARM, UC_HOOK_CODE, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
-    from unicorn.arm_const import UC_ARM_REG_LR, UC_ARM_REG_PC, UC_ARM_REG_SP
-
-    elf = Path(elf)
-    out = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+def _symbols(elf: Path, prefix: str) -> tuple[dict, dict]:
+    out = subprocess.run([prefix + "nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout
     syms, sizes = {}, {}
     for line in out.splitlines():
         parts = line.split()
@@ -398,64 +447,168 @@ def count_firmware_instructions(elf, texts, board: str = "stm32f405") -> list[di
             sizes[parts[3]] = int(parts[1], 16)
         elif len(parts) == 3:
             syms[parts[2]] = int(parts[0], 16)
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", "--no-show-raw-insn", str(elf)], capture_output=True,
+    return syms, sizes
+
+
+def _wfi_addresses(elf: Path, prefix: str) -> set[int]:
+    dis = subprocess.run([prefix + "objdump", "-d", "--no-show-raw-insn", str(elf)], capture_output=True,
                          text=True, check=True).stdout
-    wfi = [int(l.split(":")[0], 16) for l in dis.splitlines() if l.strip().endswith("wfi") or "\twfi" in l]
+    wfi = {int(l.split(":")[0], 16) for l in dis.splitlines() if l.strip().endswith("wfi") or "\twfi" in l}
     if not wfi:
         raise BoardError("no wfi in the image: is it the release build?")
-    image = elf.with_suffix(".bin").read_bytes()
-    uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
-    uc.mem_map(0x08000000, 1 << 20)
-    uc.mem_write(0x08000000, image)
-    uc.mem_map(0x20000000, 128 * 1024)
-    uc.mem_map(0x40000000, 0x100000)          # APB/AHB1 peripherals as plain memory
-    uc.mem_map(0xE0000000, 0x100000)          # SysTick/NVIC as plain memory
-    usart_sr, usart_dr = 0x40011000, 0x40011004
-    uc.mem_write(usart_sr, (1 << 7).to_bytes(4, "little"))  # TXE
-    sent = bytearray()
-    uc.hook_add(UC_HOOK_MEM_WRITE, lambda _uc, _access, _addr, _sz, val, _d: sent.append(val & 0xFF),
-                begin=usart_dr, end=usart_dr + 3)
-    state = {"n": 0}
-    ranges = {name: (syms[name] & ~1, sizes[name]) for name in ("se_classify", "se_model_run")}
-    wfi_set = set(wfi)
+    return wfi
 
-    def hook(u, addr, _size, _data):
+
+def count_firmware_instructions(elf, texts, board: str = "stm32f405") -> list[dict]:
+    """Executed instructions of the release image for each text, counted with unicorn on the
+    real firmware path: reset → main (clocks, UART, protocol init) up to the main loop's ``wfi``;
+    then per text the line is given to the firmware as its UART would (stm32f405: put into the
+    USART ring as the ISR would; rv32-virt: read from the 16550's receive register), and the
+    main loop runs until it waits again. Returns, per text, ``se_classify`` (the classify call:
+    checks, tokenizer, model, decoding), ``se_model_run`` (the model alone) and ``line`` (the
+    whole line: protocol, classify, JSON, polled UART writes) and the response bytes.
+    Peripherals are plain memory apart from the UART (transmit always ready)."""
+    b = _board(board)
+    elf = Path(elf)
+    syms, sizes = _symbols(elf, b.toolchain)
+    wfi = _wfi_addresses(elf, b.toolchain)
+    if b.toolchain.startswith("riscv"):
+        cpu = _RiscvVirt(elf, syms, sizes)
+    else:
+        cpu = _CortexM(elf, syms, sizes)
+    state = {"n": 0}
+
+    def count(u, addr, _size, _data):
         state["n"] += 1
-        if addr in wfi_set:
+        if addr in wfi:
             u.emu_stop()
 
-    uc.hook_add(UC_HOOK_CODE, hook)
-    vectors = image[:8]
-    uc.reg_write(UC_ARM_REG_SP, int.from_bytes(vectors[0:4], "little"))
-    uc.emu_start(int.from_bytes(vectors[4:8], "little"), 0x08100000, count=50_000_000)
-    pc = uc.reg_read(UC_ARM_REG_PC)
+    cpu.uc.hook_add(cpu.UC_HOOK_CODE, count)
+    cpu.reset()
+    ranges = {name: (syms[name] & ~1, sizes[name]) for name in ("se_classify", "se_model_run")}
     results = []
-    ring, head = syms["rx_ring"], syms["rx_head"]
-    cap = sizes["rx_ring"]
-    pos = 0
     for text in texts:
         data = (text.encode("utf-8") if isinstance(text, str) else bytes(text)) + b"\n"
-        for i, b in enumerate(data):
-            uc.mem_write(ring + (pos + i) % cap, bytes([b]))
-        pos += len(data)
-        uc.mem_write(head, pos.to_bytes(4, "little"))
-        sent.clear()
-        entry = {}
-        exits = {}
+        cpu.receive(data)
+        cpu.sent.clear()
+        entry, exits = {}, {}
 
         def track(u, addr, _size, _data):
-            for name, (start, size) in ranges.items():
+            for name, (start, _) in ranges.items():
                 if addr == start and name not in entry:
-                    entry[name] = (state["n"], u.reg_read(UC_ARM_REG_LR) & ~1)  # LR: where it returns to
+                    entry[name] = (state["n"], cpu.return_address())
                 elif name in entry and name not in exits and addr == entry[name][1]:
                     exits[name] = state["n"]
 
-        h = uc.hook_add(UC_HOOK_CODE, track)
+        h = cpu.uc.hook_add(cpu.UC_HOOK_CODE, track)
         n0 = state["n"]
-        uc.emu_start(pc + 2 | 1, 0x08100000, count=500_000_000)  # past the wfi, run until the next one
-        uc.hook_del(h)
-        pc = uc.reg_read(UC_ARM_REG_PC)
+        cpu.resume()  # past the wfi, until the next one
+        cpu.uc.hook_del(h)
         results.append({"text": text, "line": state["n"] - n0,
                         **{name: exits[name] - entry[name][0] for name in ranges if name in exits},
-                        "response": bytes(sent)})
+                        "response": bytes(cpu.sent)})
     return results
+
+
+class _CortexM:
+    """The STM32F405 image on unicorn's Thumb M-class core: USART1 SR reads TXE set, RCC reads
+    0 (so the 168 MHz path), received bytes go straight into the firmware's ``rx_ring``."""
+
+    def __init__(self, elf: Path, syms: dict, sizes: dict):
+        from unicorn import UC_ARCH_ARM, UC_HOOK_CODE, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
+
+        self.UC_HOOK_CODE = UC_HOOK_CODE
+        self.image = elf.with_suffix(".bin").read_bytes()
+        self.uc = uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+        uc.mem_map(0x08000000, 1 << 20)
+        uc.mem_write(0x08000000, self.image)
+        uc.mem_map(0x20000000, 128 * 1024)
+        uc.mem_map(0x40000000, 0x100000)          # APB/AHB1 peripherals as plain memory
+        uc.mem_map(0xE0000000, 0x100000)          # SysTick/NVIC as plain memory
+        usart_sr, usart_dr = 0x40011000, 0x40011004
+        uc.mem_write(usart_sr, (1 << 7).to_bytes(4, "little"))  # TXE
+        self.sent = bytearray()
+        uc.hook_add(UC_HOOK_MEM_WRITE, lambda _uc, _access, _addr, _sz, val, _d: self.sent.append(val & 0xFF),
+                    begin=usart_dr, end=usart_dr + 3)
+        self.ring, self.head, self.cap = syms["rx_ring"], syms["rx_head"], sizes["rx_ring"]
+        self.pos = 0
+
+    def reset(self) -> None:
+        from unicorn.arm_const import UC_ARM_REG_SP
+
+        self.uc.reg_write(UC_ARM_REG_SP, int.from_bytes(self.image[0:4], "little"))
+        self.uc.emu_start(int.from_bytes(self.image[4:8], "little"), 0x08100000, count=50_000_000)
+
+    def receive(self, data: bytes) -> None:
+        for i, b in enumerate(data):
+            self.uc.mem_write(self.ring + (self.pos + i) % self.cap, bytes([b]))
+        self.pos += len(data)
+        self.uc.mem_write(self.head, self.pos.to_bytes(4, "little"))
+
+    def return_address(self) -> int:
+        from unicorn.arm_const import UC_ARM_REG_LR
+
+        return self.uc.reg_read(UC_ARM_REG_LR) & ~1
+
+    def resume(self) -> None:
+        from unicorn.arm_const import UC_ARM_REG_PC
+
+        self.uc.emu_start(self.uc.reg_read(UC_ARM_REG_PC) + 2 | 1, 0x08100000, count=500_000_000)
+
+
+class _RiscvVirt:
+    """The rv32-virt image on unicorn's RV32 core (M-mode): the 16550 at 0x10000000 is MMIO
+    (LSR: transmit always empty, data ready while received bytes are left; RBR pops them; THR
+    collects the response); PLIC and CLINT are plain memory (mtime reads 0)."""
+
+    DRAM, DRAM_SIZE = 0x80000000, 8 << 20   # FLASH (4 MiB) + RAM (0x80400000, 320 KiB) of rv32_virt.ld
+
+    def __init__(self, elf: Path, syms: dict, sizes: dict):
+        from unicorn import UC_ARCH_RISCV, UC_HOOK_CODE, UC_MODE_RISCV32, Uc
+
+        self.UC_HOOK_CODE = UC_HOOK_CODE
+        self.uc = uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV32)
+        uc.mem_map(self.DRAM, self.DRAM_SIZE)
+        uc.mem_write(self.DRAM, elf.with_suffix(".bin").read_bytes())
+        uc.mem_map(0x02000000, 0x10000)       # CLINT
+        uc.mem_map(0x0C000000, 0x400000)      # PLIC
+        self.sent = bytearray()
+        self.pending = bytearray()
+        uc.mmio_map(0x10000000, 0x1000, self._uart_read, None, self._uart_write, None)
+
+    def _uart_read(self, _uc, offset, _size, _data) -> int:
+        if offset == 5:  # LSR: THR empty + transmitter idle, data ready
+            return 0x60 | (1 if self.pending else 0)
+        if offset == 0 and self.pending:
+            return self.pending.pop(0)
+        return 0
+
+    def _uart_write(self, _uc, offset, _size, value, _data) -> None:
+        if offset == 0:
+            self.sent.append(value & 0xFF)
+
+    def _run(self, start: int, count: int) -> None:
+        from unicorn import UcError
+        from unicorn.riscv_const import UC_RISCV_REG_PC
+
+        try:
+            self.uc.emu_start(start, self.DRAM + self.DRAM_SIZE, count=count)
+        except UcError as e:  # e.g. trap_handler's write to virt's test device, which is not mapped here
+            raise BoardError(f"the rv32-virt image stopped under unicorn at "
+                             f"0x{self.uc.reg_read(UC_RISCV_REG_PC):08x}: {e}") from None
+
+    def reset(self) -> None:
+        self._run(self.DRAM, 50_000_000)
+
+    def receive(self, data: bytes) -> None:
+        self.pending += data
+
+    def return_address(self) -> int:
+        from unicorn.riscv_const import UC_RISCV_REG_RA
+
+        return self.uc.reg_read(UC_RISCV_REG_RA)
+
+    def resume(self) -> None:
+        from unicorn.riscv_const import UC_RISCV_REG_PC
+
+        self._run(self.uc.reg_read(UC_RISCV_REG_PC) + 4, 500_000_000)  # wfi has no compressed form

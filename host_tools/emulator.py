@@ -43,8 +43,10 @@ class EmulatorError(RuntimeError):
 
 
 def _model_digest(model: IntModel) -> str:
+    from .compiler.meta import META_FORMAT_VERSION
+
     h = hashlib.sha256()
-    meta = {"config": model.config.to_dict(), "vocab": model.vocab, "intents": model.intents, "slots": model.slots,
+    meta = {"meta_format": META_FORMAT_VERSION, "config": model.config.to_dict(), "vocab": model.vocab, "intents": model.intents, "slots": model.slots,
             "oos_threshold": model.oos_threshold, "value_table": model.value_table,
             "intent_slots": getattr(model, "intent_slots", None)}
     h.update(json.dumps(meta, sort_keys=True).encode())
@@ -242,7 +244,9 @@ def add_emulate_parser(subparsers) -> argparse.ArgumentParser:
                                           "device protocol in the foreground until interrupted.")
     p.add_argument("--board", default="host", choices=BOARDS,
                    help="host: the POSIX emulator of the firmware (default); stm32f405: the board's real firmware "
-                        "image under qemu-system-arm -M netduinoplus2, its USART1 on --serial tcp:PORT")
+                        "image under qemu-system-arm -M netduinoplus2, its USART1 on --serial tcp:PORT; rv32-virt: "
+                        "the firmware on the ESP32-C3's ISA under qemu-system-riscv32 -M virt, its UART on "
+                        "--serial tcp:PORT")
     p.add_argument("--model", help="a .semodel file or a model package directory (default: the shipped model)")
     p.add_argument("--serial", default="pty", help="pty | tcp:PORT | stdio (default: pty)")
     p.add_argument("--sanitize", action="store_true", help="build with AddressSanitizer and UBSan")
@@ -253,7 +257,7 @@ def add_emulate_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-BOARDS = ("host", "stm32f405")
+BOARDS = ("host", "stm32f405", "rv32-virt")  # the boards' own list: host_tools/boards.py
 
 
 def wait_while_alive(emu: "Emulator") -> int:

@@ -1,5 +1,6 @@
 """Flash the STM32F405 firmware onto a board: ``squeezeedge flash --board stm32f405 --method
-stlink|uart|dfu [--port PORT] [IMAGE or BUILD_DIR]``.
+stlink|uart|dfu [--port PORT] [IMAGE or BUILD_DIR]``. ``--board esp32|esp32s3|esp32c3`` goes to
+esp_flash.py instead (esptool's Python API over the chip's ROM serial bootloader).
 
 Library first::
 
@@ -411,18 +412,37 @@ def flash_stm32(image_path=None, method: str = "uart", port: str | None = None, 
 # ---- CLI ----
 
 def add_flash_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("flash", help="write the firmware to a board (UART bootloader, ST-Link or USB DFU)",
-                              description="Write IMAGE (firmware.bin/.hex/.elf) or BUILD_DIR/firmware.bin to the "
-                                          "board's flash at 0x08000000, verify it and start it. Without IMAGE the "
-                                          "firmware is built first. uart: stm32flash (BOOT0 high + reset); "
-                                          "stlink: pyocd; dfu: dfu-util (BOOT0 high + USB).")
-    p.add_argument("image", nargs="?", metavar="IMAGE or BUILD_DIR", help="default: build the firmware")
-    p.add_argument("--board", default="stm32f405", choices=list(CHIP_IDS), help="target board (default: stm32f405)")
-    p.add_argument("--method", required=True, choices=list(METHODS), help="uart, stlink or dfu")
-    p.add_argument("--port", help="uart: the serial port (default: the only /dev/ttyUSB*|ttyACM*); "
+    from .esp_flash import DEFAULT_BAUD as ESP_BAUD, ESP_BOARDS
+
+    p = subparsers.add_parser("flash", help="write the firmware to a board (STM32: UART bootloader, ST-Link or USB "
+                                            "DFU; ESP32/S3/C3: ROM serial bootloader with esptool)",
+                              description="STM32 (--board stm32f405, needs --method): write IMAGE "
+                                          "(firmware.bin/.hex/.elf) or BUILD_DIR/firmware.bin to the flash at "
+                                          "0x08000000, verify it and start it; without IMAGE the firmware is built "
+                                          "first. uart: stm32flash (BOOT0 high + reset); stlink: pyocd; dfu: "
+                                          "dfu-util (BOOT0 high + USB). "
+                                          "ESP32 (--board esp32|esp32s3|esp32c3): write an ESP-IDF build directory "
+                                          "(bootloader, partition table and app at the offsets in its "
+                                          "flasher_args.json), a merged image (at 0x0) or an app image (at 0x10000) "
+                                          "through the chip's ROM serial bootloader with esptool: the chip is "
+                                          "detected and checked before anything is erased, every region is "
+                                          "MD5-verified, then the board is reset; --port may be a serial device or "
+                                          "socket://HOST:PORT.")
+    p.add_argument("image", nargs="?", metavar="IMAGE or BUILD_DIR",
+                   help="STM32 default: build the firmware; ESP32: required (idf.py build's directory or a .bin)")
+    p.add_argument("--board", default="stm32f405", choices=list(CHIP_IDS) + list(ESP_BOARDS),
+                   help="target board (default: stm32f405)")
+    p.add_argument("--method", choices=list(METHODS), help="STM32 only, required there: uart, stlink or dfu")
+    p.add_argument("--port", help="uart and ESP32: the serial port (default: the only /dev/ttyUSB*|ttyACM*); "
                                   "stlink: the probe's unique id; dfu: the device's serial")
-    p.add_argument("--baud", type=int, default=DEFAULT_BAUD, help=f"uart baud rate (default: {DEFAULT_BAUD})")
-    p.add_argument("--no-verify", dest="verify", action="store_false", help="skip reading the flash back")
+    p.add_argument("--baud", type=int, help=f"baud rate (default: {DEFAULT_BAUD} for uart; {ESP_BAUD} for ESP32 "
+                                            "after the ROM syncs at 115200)")
+    p.add_argument("--no-stub", dest="stub", action="store_false",
+                   help="ESP32 only: talk to the ROM loader alone, without esptool's flasher stub (slower; what "
+                        "Secure Download Mode needs)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip reading the flash back (ESP32: skip the second MD5 pass; esptool still checks each "
+                        "write's MD5)")
     p.set_defaults(func=cmd_flash)
     return p
 
@@ -448,8 +468,23 @@ def cmd_flash(args) -> int:
         bar["tqdm"].n = percent
         bar["tqdm"].refresh()
 
+    from .esp_flash import DEFAULT_BAUD as ESP_BAUD, ESP_BOARDS, flash_esp32
+
     try:
-        image = flash_stm32(args.image, args.method, args.port, args.verify, progress, args.board, args.baud)
+        if args.board in ESP_BOARDS:
+            if args.method:
+                raise FlashError(f"--method is for the STM32 board only: the {args.board} is flashed through its ROM "
+                                 "serial bootloader; drop --method")
+            written = flash_esp32(args.image, args.board, args.port, args.verify, progress,
+                                  args.baud or ESP_BAUD, stub=args.stub)
+            done = f"flashed {written.describe()} to the {args.board}{' (verified)' if args.verify else ''}"
+        else:
+            if not args.method:
+                raise FlashError(f"--method is required for the {args.board}: uart, stlink or dfu")
+            image = flash_stm32(args.image, args.method, args.port, args.verify, progress, args.board,
+                                args.baud or DEFAULT_BAUD)
+            done = (f"flashed {image} to the {args.board} at 0x08000000 with {args.method}"
+                    f"{' (verified)' if args.verify else ''}")
     except FlashError as e:
         if bar["tqdm"] is not None:
             bar["tqdm"].close()
@@ -457,6 +492,5 @@ def cmd_flash(args) -> int:
         return 2
     if bar["tqdm"] is not None:
         bar["tqdm"].close()
-    print(f"flashed {image} to the {args.board} at 0x08000000 with {args.method}"
-          f"{' (verified)' if args.verify else ''}")
+    print(done)
     return 0

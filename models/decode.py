@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from . import intmath as im
-from .labels import normalize_phrase
+from .labels import normalize_phrase, slot_key
 from .model_file import IntModel
 from .reference import Logits
 from .tokenizer import CONTINUATION
@@ -116,10 +116,11 @@ def decode_slots(model: IntModel, intent: str, data: bytes, ids: Sequence[int], 
     out: dict[str, str] = {}
     for first, last, slot_index in decode_spans(tags, continuation):
         slot = model.slots[slot_index]
-        if slot in out:  # first mention wins
+        key, sign = slot_key(slot)
+        if key in out:  # first mention wins
             continue
         phrase = normalize_phrase(data[offsets[first][0]:offsets[last][1]])
-        out[slot] = model.value_table.get(slot, {}).get(phrase, phrase)
+        out[key] = sign + model.value_table.get(slot, {}).get(phrase, phrase)
     return out
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -12,6 +13,8 @@ from .examples import Example
 from .tokenizer import ASCII_LOWER, WordPieceTokenizer, pre_tokenize
 
 IGNORE = -100  # torch's CrossEntropyLoss ignore_index: [CLS] and padding carry no slot tag
+NEGATED = "-"  # label slot "-volume_step": Home Assistant's volume_step, value negated
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,23 @@ class Batchable:
     lengths: np.ndarray  # [N]
     intents: np.ndarray  # [N]
     tags: np.ndarray  # [N, T], IGNORE outside real non-[CLS] tokens
+
+
+def negated_labels(example: Example) -> Example:
+    """``example`` with each span whose value is minus the number it says ("turn the volume down
+    by 3" → volume_step -3) relabelled as slot ``-volume_step`` with value 3. The sign lives in
+    the words around the span, which the slot head sees, not in the span's own text, which is all
+    the value table looks at: so the model tags direction and the decoder restores the sign."""
+    spans = tuple(replace(s, slot=NEGATED + s.slot, value=s.value[1:])
+                  if s.value.startswith("-") and _NUMBER.fullmatch(s.value[1:]) and
+                  not example.text[s.start:s.end].lstrip().startswith("-") else s
+                  for s in example.spans)
+    return example if spans == example.spans else replace(example, spans=spans)
+
+
+def slot_key(label_slot: str) -> tuple[str, str]:
+    """(Home Assistant slot name, sign prefix of its value) of a label slot."""
+    return (label_slot[1:], "-") if label_slot.startswith(NEGATED) else (label_slot, "")
 
 
 def char_to_byte_offsets(text: str) -> list[int]:

@@ -21,7 +21,7 @@ from .decode import Answer, decode_slots
 from .engine import ReferenceEngine
 from .evaluate import Metrics, evaluate, evaluate_records, load_paraphrases, score
 from .examples import Example
-from .labels import IGNORE, Batchable, LabelSpace, build_value_table, encode_examples
+from .labels import IGNORE, Batchable, LabelSpace, build_value_table, encode_examples, negated_labels
 from .model_file import IntModel
 from .quantize import quantize
 from .tokenizer import WordPieceTokenizer, train_vocab
@@ -149,7 +149,8 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
     preset = PRESETS[opts.preset]
     cfg = opts.config or preset.config
     epochs = opts.epochs or preset.epochs
-    train, dev, test = dataset.train, dataset.dev, dataset.test
+    # the network learns signed slots as their own labels; dev/test keep Home Assistant's values
+    train, dev, test = [negated_labels(ex) for ex in dataset.train], dataset.dev, dataset.test
 
     vocab = train_vocab((ex.text for ex in train), cfg.vocab_size)
     if len(vocab) != cfg.vocab_size:  # a small corpus may yield fewer pieces than asked for

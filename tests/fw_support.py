@@ -38,15 +38,17 @@ def held_out_texts() -> list[str]:
 @functools.lru_cache(maxsize=None)
 def model():
     """Random weights, real quantization, the real vocabulary; a value table and an
-    out-of-scope threshold chosen so that both paths of each are taken."""
+    out-of-scope threshold chosen so that both paths of each are taken; slot "-slot1" is the
+    negated twin of slot1 (values "-...", one name, first mention wins across both)."""
     from squeezeedge.models.engine import ReferenceEngine
     from squeezeedge.models.synthetic import random_int_model
 
     m = random_int_model(FW_CONFIG, n_intents=8, n_slots=4, seed=3)
     m.vocab = list(vocab())
+    m.slots = [*m.slots[:3], "-slot1"]
     if hasattr(m, "intent_slots"):  # per-intent slot restrictions; unlisted intents allow all
-        m.intent_slots = {"Intent1": [], "Intent2": ["slot0"], "Intent5": ["slot1", "slot3"],
-                          "Intent7": ["slot0", "slot2", "slot3"]}
+        m.intent_slots = {"Intent1": [], "Intent2": ["slot0"], "Intent5": ["slot1", "-slot1"],
+                          "Intent7": ["slot0", "slot2", "-slot1"]}
     texts = held_out_texts()[:200]
     ref = ReferenceEngine(m)
     answers = [ref.classify(t.encode()) for t in texts]
@@ -55,6 +57,8 @@ def model():
     table: dict[str, dict[str, str]] = {}
     for a in answers:
         for slot, phrase in a.slots.items():
+            if slot == "slot1" and phrase.startswith("-"):  # (almost surely) said by the negated twin
+                slot, phrase = "-slot1", phrase[1:]
             if len(table.get(slot, {})) < 6 and zlib.crc32(phrase.encode()) % 2 == 0:
                 table.setdefault(slot, {})[phrase] = f"V\u00e9 \"{phrase}\"\\\t"
     m.value_table = table

@@ -93,3 +93,44 @@ def test_decoding_keeps_bio_consistent_an_i_never_follows_another_slot():
     logits[2, I_AREA], logits[2, I_NAME] = 45, 20
     # B-area I-area = 75 beats B-name I-name = 60 and the inconsistent B-name I-area
     assert decode_slots(_Model, "HassTurnOn", data, ids, offsets, logits) == {"device_class": "big doors"}
+
+
+def _volume_model():
+    from squeezeedge.models.config import ModelConfig
+    from squeezeedge.models.model_file import IntModel
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "down", "up", "by", "three", "3"]
+    return IntModel(ModelConfig(vocab_size=len(vocab)), vocab, [None, "HassSetVolumeRelative"],
+                    ["-volume_step", "volume_step"], {}, 0,
+                    value_table={"-volume_step": {"three": "3"}, "volume_step": {"three": "3"}})
+
+
+def test_a_decrease_comes_back_negative_under_home_assistants_slot_name():
+    # tags: O=0, B--volume_step=1, I=2, B-volume_step=3, I=4
+    data, ids, offsets = b"down by three", [2, 3, 5, 6], [(0, 0), (0, 4), (5, 7), (8, 13)]
+    assert decode_slots(_volume_model(), "HassSetVolumeRelative", data, ids, offsets,
+                        _logits([0, 0, 0, 1])) == {"volume_step": "-3"}
+    data, ids, offsets = b"up by 3", [2, 4, 5, 7], [(0, 0), (0, 2), (3, 5), (6, 7)]
+    assert decode_slots(_volume_model(), "HassSetVolumeRelative", data, ids, offsets,
+                        _logits([0, 0, 0, 3])) == {"volume_step": "3"}
+    assert decode_slots(_volume_model(), "HassSetVolumeRelative", data, ids, offsets,
+                        _logits([0, 0, 0, 1])) == {"volume_step": "-3"}
+
+
+def test_a_slot_and_its_negated_twin_are_one_slot_the_first_mention_wins():
+    data, ids, offsets = b"up 3 down 3", [2, 4, 7, 3, 7], [(0, 0), (0, 2), (3, 4), (5, 9), (10, 11)]
+    assert decode_slots(_volume_model(), "HassSetVolumeRelative", data, ids, offsets,
+                        _logits([0, 0, 3, 0, 1])) == {"volume_step": "3"}
+
+
+def test_training_labels_a_negative_number_as_the_negated_slot_with_the_plain_value():
+    from squeezeedge.models.labels import negated_labels
+
+    down = Example("turn the volume down by 3", "HassSetVolumeRelative", (Span(24, 25, "volume_step", "-3"),))
+    assert negated_labels(down).spans == (Span(24, 25, "-volume_step", "3"),)
+    words = Example("volume down ninety eight", "HassSetVolumeRelative", (Span(12, 24, "volume_step", "-98"),))
+    assert negated_labels(words).spans == (Span(12, 24, "-volume_step", "98"),)
+    for unchanged in (Example("volume up by 3", "HassSetVolumeRelative", (Span(13, 14, "volume_step", "3"),)),
+                      Example("turn the volume down", "HassSetVolumeRelative", (Span(16, 20, "volume_step", "down"),)),
+                      Example("set it to -3", "HassClimateSetTemperature", (Span(10, 12, "temperature", "-3"),))):
+        assert negated_labels(unchanged) is unchanged

@@ -132,27 +132,45 @@ static const se_value_t *find_value(const se_meta_t *meta, int32_t s, const uint
   return NULL;
 }
 
+static int negated(const se_meta_t *meta, int32_t slot) {
+  return meta->slot_negated != NULL && meta->slot_negated[slot];
+}
+
+/* Appends the span's value to ans. A plain and a negated slot share one Home Assistant name,
+ * so "first mention wins" compares names, not slot indices. */
 static se_status_t emit_span(const se_meta_t *meta, const uint8_t *data, const se_tokens_t *tok,
                              int32_t first, int32_t last, int32_t slot, uint8_t *buf, int32_t cap,
                              int32_t *used, se_answer_t *ans) {
-  int32_t k, n;
+  int32_t k, n, sign = negated(meta, slot);
   const se_value_t *v;
+  uint8_t *out;
   for (k = 0; k < ans->n_slots; ++k)
-    if (ans->slots[k].slot == slot) return SE_STATUS_OK; /* the first mention wins */
+    if (strcmp(meta->slots[ans->slots[k].slot], meta->slots[slot]) == 0) return SE_STATUS_OK;
   if (ans->n_slots >= ans->slots_cap) return SE_STATUS_BUFFER;
-  n = se_normalize_phrase(data + tok->starts[first], tok->ends[last] - tok->starts[first], buf + *used,
-                          cap - *used);
+  if (*used + sign > cap) return SE_STATUS_BUFFER;
+  out = buf + *used;
+  n = se_normalize_phrase(data + tok->starts[first], tok->ends[last] - tok->starts[first], out + sign,
+                          cap - *used - sign);
   if (n < 0) return SE_STATUS_BUFFER;
-  ans->slots[ans->n_slots].slot = slot;
-  v = find_value(meta, slot, buf + *used, n);
+  v = find_value(meta, slot, out + sign, n);
   if (v) {
-    ans->slots[ans->n_slots].value = (const uint8_t *)v->value;
-    ans->slots[ans->n_slots].value_len = (int32_t)strlen(v->value);
-  } else {
-    ans->slots[ans->n_slots].value = buf + *used;
-    ans->slots[ans->n_slots].value_len = n;
-    *used += n;
+    int32_t vn = (int32_t)strlen(v->value);
+    if (!sign) {
+      ans->slots[ans->n_slots].value = (const uint8_t *)v->value;
+      ans->slots[ans->n_slots].value_len = vn;
+      ans->slots[ans->n_slots].slot = slot;
+      ans->n_slots++;
+      return SE_STATUS_OK;
+    }
+    if (*used + 1 + vn > cap) return SE_STATUS_BUFFER;
+    memcpy(out + 1, v->value, (size_t)vn);
+    n = vn;
   }
+  if (sign) out[0] = '-';
+  ans->slots[ans->n_slots].slot = slot;
+  ans->slots[ans->n_slots].value = out;
+  ans->slots[ans->n_slots].value_len = n + sign;
+  *used += n + sign;
   ans->n_slots++;
   return SE_STATUS_OK;
 }

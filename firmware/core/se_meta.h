@@ -36,6 +36,9 @@ typedef struct {
   /* [n_intents * n_slots]: 1 when sentences of the intent may carry the slot (a word's tag is
    * the best among O and the B/I tags of allowed slots); NULL: every slot is allowed. */
   const uint8_t *intent_slot_allowed;
+  /* [n_slots]: 1 when the slot's value is negated ("turn the volume down by 3" → volume_step
+   * "-3"); such a slot shares its name with the plain one. NULL: no slot is negated. */
+  const uint8_t *slot_negated;
 } se_meta_t;
 
 #endif /* SE_META_H */
