@@ -26,32 +26,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "model_meta.h"
-#include "se_protocol.h"
-#ifdef SE_WITH_MQTT
-#include "mqtt.h"
-#endif
-
 #ifndef SE_LINE_MAX
 #define SE_LINE_MAX 4096
 #endif
 #define SE_OUT_MAX (8 * SE_LINE_MAX)
 #define SE_FIRMWARE_VERSION "0.1.0"
 
-#if SE_MODEL_MAX_LEN != SE_META_MAX_LEN || SE_MODEL_N_TAGS != SE_META_N_TAGS || SE_MODEL_N_INTENTS != SE_META_N_INTENTS
-#error "model.h and model_meta.h describe different models"
+#include "se_device.h"
+#ifdef SE_WITH_MQTT
+#include "mqtt.h"
 #endif
-
-static uint8_t arena[SE_MODEL_ARENA_BYTES + 1];
-static int32_t tok_ids[SE_META_MAX_LEN], tok_starts[SE_META_MAX_LEN], tok_ends[SE_META_MAX_LEN];
-static int8_t intent_logits[SE_META_N_INTENTS];
-static int8_t slot_logits[SE_META_MAX_LEN * SE_META_N_TAGS];
-static uint8_t phrase_buf[SE_CLASSIFY_PHRASE_BYTES(SE_META_MAX_LEN)];
-static se_slot_value_t slot_values[SE_META_N_SLOTS + 1];
-static uint8_t line_buf[SE_LINE_MAX];
-static uint8_t text_buf[SE_LINE_MAX];
-static char out_buf[SE_OUT_MAX];
 
 static volatile sig_atomic_t stop_requested = 0;
 static void on_signal(int sig) { (void)sig; stop_requested = 1; }
@@ -84,36 +68,10 @@ static void write_fd(void *ctx, const uint8_t *data, int32_t len) {
 }
 
 static int out_fd = 1;
-static se_classifier_t clf;
-static se_protocol_t proto;
+static se_device_t dev;
 
 static void setup(void) {
-  clf.meta = &se_model_meta;
-  clf.run = se_model_run;
-  clf.n_tags = SE_MODEL_N_TAGS;
-  clf.arena = arena;
-  clf.ids = tok_ids;
-  clf.starts = tok_starts;
-  clf.ends = tok_ends;
-  clf.intent_logits = intent_logits;
-  clf.slot_logits = slot_logits;
-  clf.phrase_buf = phrase_buf;
-  clf.phrase_cap = (int32_t)sizeof phrase_buf;
-  clf.slot_values = slot_values;
-  clf.slot_values_cap = SE_META_N_SLOTS + 1;
-  proto.clf = &clf;
-  proto.write = write_fd;
-  proto.write_ctx = &out_fd;
-  proto.clock = clock_us;
-  proto.device = "host-emulator";
-  proto.firmware_version = SE_FIRMWARE_VERSION;
-  proto.arena_bytes = SE_MODEL_ARENA_BYTES;
-  proto.line = line_buf;
-  proto.line_cap = SE_LINE_MAX;
-  proto.text_buf = text_buf;
-  proto.out = out_buf;
-  proto.out_cap = SE_OUT_MAX;
-  if (se_protocol_init(&proto) != SE_STATUS_OK) {
+  if (se_device_init(&dev, "host-emulator", SE_FIRMWARE_VERSION, write_fd, &out_fd, clock_us) != SE_STATUS_OK) {
     fprintf(stderr, "se_emulator: protocol init failed\n");
     exit(2);
   }
@@ -126,7 +84,7 @@ static int serve(int in_fd, int eof_flushes) {
     ssize_t n;
     if (stop_requested) return 0;
     n = read(in_fd, buf, sizeof buf);
-    if (n > 0) { se_protocol_feed(&proto, buf, (int32_t)n); continue; }
+    if (n > 0) { se_protocol_feed(&dev.proto, buf, (int32_t)n); continue; }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) {
       struct pollfd pfd;
@@ -134,8 +92,8 @@ static int serve(int in_fd, int eof_flushes) {
       poll(&pfd, 1, 200);
       continue;
     }
-    if (n == 0 && eof_flushes) se_protocol_flush(&proto);
-    else se_protocol_reset_line(&proto);
+    if (n == 0 && eof_flushes) se_protocol_flush(&dev.proto);
+    else se_protocol_reset_line(&dev.proto);
     return n == 0;
   }
 }
@@ -175,7 +133,7 @@ static int run_tcp(const char *host, int port) {
     /* non-blocking: a client that stops reading cannot stall the device (see write_fd) */
     fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
     out_fd = c;
-    se_protocol_reset_line(&proto);
+    se_protocol_reset_line(&dev.proto);
     serve(c, 0); /* a client that disconnects mid-line is not answered */
     close(c);
   }
@@ -263,7 +221,7 @@ int main(int argc, char **argv) {
     case 2: return run_tcp(host, port);
     case 3: return run_pty();
 #ifdef SE_WITH_MQTT
-    case 4: return se_mqtt_run(&proto, &mcfg, &stop_requested, SE_FIRMWARE_VERSION, "SqueezeEdge host emulator");
+    case 4: return se_mqtt_run(&dev.proto, &mcfg, &stop_requested, SE_FIRMWARE_VERSION, "SqueezeEdge host emulator");
 #endif
     default: usage(); return 2;
   }

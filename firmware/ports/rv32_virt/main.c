@@ -16,22 +16,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "model.h"
-#include "model_meta.h"
-#include "se_protocol.h"
+#include "se_device.h"
 
-#ifndef SE_LINE_MAX
-#define SE_LINE_MAX 1024 /* >= SE_PROTOCOL_MIN_LINE (514) */
-#endif
-#ifndef SE_OUT_MAX
-#define SE_OUT_MAX 4096 /* SE_PROTOCOL_MIN_OUT */
-#endif
 #define SE_RX_CHUNK 64
 #define SE_FIRMWARE_VERSION "0.1.0"
-
-#if SE_MODEL_MAX_LEN != SE_META_MAX_LEN || SE_MODEL_N_TAGS != SE_META_N_TAGS || SE_MODEL_N_INTENTS != SE_META_N_INTENTS
-#error "model.h and model_meta.h describe different models"
-#endif
 
 void virt_exit(uint32_t code); /* startup.c */
 
@@ -117,55 +105,17 @@ static void uart_write(void *ctx, const uint8_t *data, int32_t len) {
 }
 
 /* ---- the classifier and the protocol ---- */
-static uint8_t arena[SE_MODEL_ARENA_BYTES + 1];
-static int32_t tok_ids[SE_META_MAX_LEN], tok_starts[SE_META_MAX_LEN], tok_ends[SE_META_MAX_LEN];
-static int8_t intent_logits[SE_META_N_INTENTS];
-static int8_t slot_logits[SE_META_MAX_LEN * SE_META_N_TAGS];
-static uint8_t phrase_buf[SE_CLASSIFY_PHRASE_BYTES(SE_META_MAX_LEN)];
-static se_slot_value_t slot_values[SE_META_N_SLOTS + 1];
-static uint8_t line_buf[SE_LINE_MAX];
-static uint8_t text_buf[SE_LINE_MAX];
-static char out_buf[SE_OUT_MAX];
+static se_device_t dev;
 static uint8_t rx_chunk[SE_RX_CHUNK];
-static se_classifier_t clf;
-static se_protocol_t proto;
-
-static int setup(se_write_fn write) {
-  clf.meta = &se_model_meta;
-  clf.run = se_model_run;
-  clf.n_tags = SE_MODEL_N_TAGS;
-  clf.arena = arena;
-  clf.ids = tok_ids;
-  clf.starts = tok_starts;
-  clf.ends = tok_ends;
-  clf.intent_logits = intent_logits;
-  clf.slot_logits = slot_logits;
-  clf.phrase_buf = phrase_buf;
-  clf.phrase_cap = (int32_t)sizeof phrase_buf;
-  clf.slot_values = slot_values;
-  clf.slot_values_cap = SE_META_N_SLOTS + 1;
-  proto.clf = &clf;
-  proto.write = write;
-  proto.write_ctx = 0;
-  proto.clock = clock_us;
-  proto.device = "rv32-virt";
-  proto.firmware_version = SE_FIRMWARE_VERSION;
-  proto.arena_bytes = SE_MODEL_ARENA_BYTES;
-  proto.line = line_buf;
-  proto.line_cap = SE_LINE_MAX;
-  proto.text_buf = text_buf;
-  proto.out = out_buf;
-  proto.out_cap = SE_OUT_MAX;
-  return se_protocol_init(&proto) == SE_STATUS_OK;
-}
 
 int main(void) {
   uart_init();
-  if (!setup(uart_write)) virt_exit(2); /* QEMU exits with status 2: the tools report it */
+  if (se_device_init(&dev, "rv32-virt", SE_FIRMWARE_VERSION, uart_write, 0, clock_us) != SE_STATUS_OK)
+    virt_exit(2); /* QEMU exits with status 2: the tools report it */
   for (;;) {
     int32_t n = 0;
     while (n < SE_RX_CHUNK && (UART_LSR & UART_LSR_DR)) rx_chunk[n++] = UART_RBR;
-    if (n > 0) se_protocol_feed(&proto, rx_chunk, n);
+    if (n > 0) se_protocol_feed(&dev.proto, rx_chunk, n);
     else wait_for_input();
   }
 }

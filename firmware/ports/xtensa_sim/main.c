@@ -9,16 +9,8 @@
  * clock is the core's CCOUNT register divided by SE_CPU_MHZ. */
 #include <stdint.h>
 
-#include "model.h"
-#include "model_meta.h"
-#include "se_protocol.h"
+#include "se_device.h"
 
-#ifndef SE_LINE_MAX
-#define SE_LINE_MAX 1024 /* >= SE_PROTOCOL_MIN_LINE (514) */
-#endif
-#ifndef SE_OUT_MAX
-#define SE_OUT_MAX 4096 /* SE_PROTOCOL_MIN_OUT */
-#endif
 #ifndef SE_RX_CHUNK
 #define SE_RX_CHUNK 256
 #endif
@@ -26,10 +18,6 @@
 #define SE_CPU_MHZ 40 /* QEMU's lx106 counts CCOUNT at 40 MHz; an ESP8266 runs at 80 or 160 */
 #endif
 #define SE_FIRMWARE_VERSION "0.1.0"
-
-#if SE_MODEL_MAX_LEN != SE_META_MAX_LEN || SE_MODEL_N_TAGS != SE_META_N_TAGS || SE_MODEL_N_INTENTS != SE_META_N_INTENTS
-#error "model.h and model_meta.h describe different models"
-#endif
 
 /* ---- simcall semihosting (QEMU target/xtensa/xtensa-semi.c): a2 = call, a3..a5 = arguments;
  * a2 returns the result (-1 on error), a3 the errno. ---- */
@@ -99,58 +87,20 @@ static void stdout_write(void *ctx, const uint8_t *data, int32_t len) {
 }
 
 /* ---- the classifier and the protocol ---- */
-static uint8_t arena[SE_MODEL_ARENA_BYTES + 1];
-static int32_t tok_ids[SE_META_MAX_LEN], tok_starts[SE_META_MAX_LEN], tok_ends[SE_META_MAX_LEN];
-static int8_t intent_logits[SE_META_N_INTENTS];
-static int8_t slot_logits[SE_META_MAX_LEN * SE_META_N_TAGS];
-static uint8_t phrase_buf[SE_CLASSIFY_PHRASE_BYTES(SE_META_MAX_LEN)];
-static se_slot_value_t slot_values[SE_META_N_SLOTS + 1];
-static uint8_t line_buf[SE_LINE_MAX];
-static uint8_t text_buf[SE_LINE_MAX];
-static char out_buf[SE_OUT_MAX];
+static se_device_t dev;
 static uint8_t rx_buf[SE_RX_CHUNK];
-static se_classifier_t clf;
-static se_protocol_t proto;
-
-static int setup(void) {
-  clf.meta = &se_model_meta;
-  clf.run = se_model_run;
-  clf.n_tags = SE_MODEL_N_TAGS;
-  clf.arena = arena;
-  clf.ids = tok_ids;
-  clf.starts = tok_starts;
-  clf.ends = tok_ends;
-  clf.intent_logits = intent_logits;
-  clf.slot_logits = slot_logits;
-  clf.phrase_buf = phrase_buf;
-  clf.phrase_cap = (int32_t)sizeof phrase_buf;
-  clf.slot_values = slot_values;
-  clf.slot_values_cap = SE_META_N_SLOTS + 1;
-  proto.clf = &clf;
-  proto.write = stdout_write;
-  proto.write_ctx = 0;
-  proto.clock = clock_us;
-  proto.device = "xtensa-lx106-sim";
-  proto.firmware_version = SE_FIRMWARE_VERSION;
-  proto.arena_bytes = SE_MODEL_ARENA_BYTES;
-  proto.line = line_buf;
-  proto.line_cap = SE_LINE_MAX;
-  proto.text_buf = text_buf;
-  proto.out = out_buf;
-  proto.out_cap = SE_OUT_MAX;
-  return se_protocol_init(&proto) == SE_STATUS_OK;
-}
 
 int main(void) {
   static const char ready[] = "SE_READY xtensa-sim\n";
-  if (!setup()) sim_exit(2);
+  if (se_device_init(&dev, "xtensa-lx106-sim", SE_FIRMWARE_VERSION, stdout_write, 0, clock_us) != SE_STATUS_OK)
+    sim_exit(2);
   sim_write_all(2, (const uint8_t *)ready, (int32_t)sizeof ready - 1);
   for (;;) {
     int32_t n = simcall(SYS_READ, 0, (int32_t)(uintptr_t)rx_buf, (int32_t)sizeof rx_buf);
     if (n <= 0) break; /* end of input (0) or a read error (-1) */
-    se_protocol_feed(&proto, rx_buf, n);
+    se_protocol_feed(&dev.proto, rx_buf, n);
   }
-  se_protocol_flush(&proto);
+  se_protocol_flush(&dev.proto);
   return 0;
 }
 
