@@ -1,4 +1,5 @@
-"""``squeezeedge compile``: int8 model file → C model package (model.c, model.h, model.json)."""
+"""``squeezeedge compile``: int8 model file → C model package (model.c, model.h, model.json) plus the
+firmware's model metadata (model_meta.c, model_meta.h): everything a firmware port builds with."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ def add_compile_parser(subparsers) -> None:
         "compile", help="compile an int8 model to a plain C model package",
         description="Compile an int8 model file with Apache TVM into dependency-free C: model.c (kernels, "
                     "const weights, entry function se_model_run), model.h (sizes, prototype) and model.json "
-                    "(arena/stack/weight bytes, MACs, kernels, memory plan). The outputs are bit-exact with "
-                    "the integer reference interpreter.")
+                    "(arena/stack/weight bytes, MACs, kernels, memory plan); plus model_meta.c/.h, the "
+                    "vocabulary, labels and tables the firmware core needs. The outputs are bit-exact with "
+                    "the integer reference interpreter. A firmware port builds with the directory as "
+                    "MODEL_DIR.")
     c.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
     c.add_argument("--target", default="host", choices=list(TARGETS),
                    help="target whose compiler flags go into model.json (default: host)")
@@ -33,6 +36,7 @@ def _err(msg: str) -> int:
 def cmd_compile(args) -> int:
     from ..models.engine import DEFAULT_MODEL
     from ..models.model_file import IntModel, ModelFileError
+    from .meta import write_meta
     from .package import compile_model
     from .relax_graph import CompileError
 
@@ -51,10 +55,12 @@ def cmd_compile(args) -> int:
         return _err(f"{path}: cannot compile: {type(e).__name__}: {first}")
     try:
         out = pkg.write(args.output)
+        write_meta(model, out)
     except OSError as e:
         return _err(f"cannot write {args.output}: {e}")
     i = pkg.info
-    print(f"wrote {out}/model.c, model.h, model.json for {args.target} in {i['compile_seconds']:.1f} s")
+    print(f"wrote {out}/model.c, model.h, model.json, model_meta.c, model_meta.h for {args.target} "
+          f"in {i['compile_seconds']:.1f} s")
     print(f"  weights (flash)  {i['weight_bytes']:>8,} bytes")
     print(f"  arena (RAM)      {i['arena_bytes']:>8,} bytes")
     print(f"  stack (RAM)      {i['stack_bytes']:>8,} bytes ({i['stack_bytes_method']})")

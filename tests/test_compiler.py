@@ -177,3 +177,24 @@ def test_pretrained_model_bit_exact(tmp_path):
         assert np.array_equal(got.intent, want.intent) and np.array_equal(got.slots, want.slots)
     for text in [b"turn off the kitchen lights", b"set a timer for 10 minutes", b"what's the weather like"]:
         assert engine.classify(text) == ref.classify(text)
+
+
+def test_the_compile_command_writes_the_whole_package_a_firmware_builds_with(tiny_model_path, tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    out = tmp_path / "pkg"
+    proc = subprocess.run([sys.executable, "-m", "squeezeedge", "compile", "--model", str(tiny_model_path),
+                           "--target", "rv32imc", "-o", str(out), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["model.c", "model.h", "model.json", "model_meta.c",
+                                                      "model_meta.h"]
+    model_h, meta_h = (out / "model.h").read_text(), (out / "model_meta.h").read_text()
+    tags = re.search(r"#define SE_MODEL_N_TAGS (\d+)", model_h).group(1)
+    assert re.search(r"#define SE_META_N_TAGS (\d+)", meta_h).group(1) == tags  # one model, both halves
+
+    missing = subprocess.run([sys.executable, "-m", "squeezeedge", "compile", "--model", str(tmp_path / "no.semodel"),
+                              "-o", str(tmp_path / "x")], capture_output=True, text=True)
+    errors = [l for l in missing.stderr.splitlines() if "error" in l]
+    assert missing.returncode == 2 and errors == [f"squeezeedge: error: {tmp_path / 'no.semodel'}: no such model file"]
