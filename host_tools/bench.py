@@ -1,6 +1,12 @@
-"""``squeezeedge bench``: what the compiled model costs, per preset and target.
+"""``squeezeedge bench``: SqueezeEdge against its peers, and what the compiled model costs.
 
-Prints a table and writes ``benchmarks/COMPILER.md``: arena/stack/flash bytes, MACs, Cortex-M4
+``squeezeedge bench`` (``make bench``) takes each preset's trained model (shipped, cached, or trained once
+and cached: ``peers.compare.find_model``), builds ONNX
+Runtime, LiteRT and TFLite Micro int8 models from each preset's trained weights
+(``host_tools/peers``), and writes ``benchmarks/RESULTS.md`` with its plots: accuracy on the
+held-out test split, RAM/flash, host latency ratios and Cortex-M4 instructions.
+
+``squeezeedge bench --compiler`` prints a table and writes ``benchmarks/COMPILER.md``: arena/stack/flash bytes, MACs, Cortex-M4
 executed instructions (unicorn; portable C and with the SMLAD tensor intrinsic), instructions
 per MAC, an estimated time at 168 MHz (an assumed CPI, stated in the report), host latency of
 the generated C next to ONNX Runtime int8 on the same model, and compile time. The numbers come
@@ -15,25 +21,41 @@ import platform
 import sys
 from pathlib import Path
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "benchmarks" / "COMPILER.md"
+BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+DEFAULT_OUT = BENCH_DIR / "COMPILER.md"
+RESULTS_OUT = BENCH_DIR / "RESULTS.md"
 LENGTHS = (8, 32)
 
 
 def add_bench_parser(subparsers) -> None:
     b = subparsers.add_parser(
-        "bench", help="measure the compiled model: memory, flash, instructions, host latency vs ONNX Runtime",
-        description="Compile each preset (random int8 weights: cost does not depend on trained values) and the "
-                    "shipped model, and measure arena/stack/flash bytes, MACs, Cortex-M4 executed instructions "
-                    "(portable C and SMLAD intrinsic), host latency of the generated C and of ONNX Runtime int8. "
-                    "Prints a table and writes benchmarks/COMPILER.md.")
+        "bench", help="benchmark against ONNX Runtime, LiteRT and TFLite Micro: accuracy, memory, latency, M4",
+        description="Per preset, build the peers' int8 models from the same trained weights and measure accuracy "
+                    "on the held-out test split (float, int8 reference, generated C, each peer), RAM and flash "
+                    "(ours vs TFLite Micro's smallest arena), host latency (median/p90, ratios) and Cortex-M4 "
+                    "instructions; writes benchmarks/RESULTS.md and PNG plots. Needs pip install '.[bench]' for "
+                    "the peers. With --compiler: the compiler report (random weights) in benchmarks/COMPILER.md.")
     b.add_argument("--presets", default="tiny,small,base",
-                   help="comma-separated presets (default: tiny,small,base); add 'shipped' or 'none'")
-    b.add_argument("--no-shipped", action="store_true", help="skip the shipped model")
-    b.add_argument("--quick", action="store_true", help="fewer timing runs, no per-kernel split")
-    b.add_argument("--runs", type=int, default=None, help="timed runs per length (default 2000, quick 200)")
-    b.add_argument("--no-ort", action="store_true", help="skip ONNX Runtime")
-    b.add_argument("-o", "--output", default=str(DEFAULT_OUT), metavar="PATH",
-                   help=f"markdown report (default: {DEFAULT_OUT}); '-' for none")
+                   help="comma-separated presets (default: tiny,small,base); --compiler also takes 'shipped'")
+    b.add_argument("--peers", default="onnxrt,litert,tflm",
+                   help="comma-separated peers: onnxrt, litert, tflm, or 'none' (default: all)")
+    b.add_argument("--sentences", type=int, default=None, metavar="N",
+                   help="score N held-out sentences spread over the test split (default: all; --quick: 40)")
+    b.add_argument("--quick", action="store_true",
+                   help="few sentences and runs, no Cortex-M4 count (a smoke run, not a measurement)")
+    b.add_argument("--runs", type=int, default=None,
+                   help="timed calls per engine (default 2000, --quick 50; --compiler: per length, 2000/200)")
+    b.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
+    b.add_argument("--no-train", action="store_true",
+                   help="fail instead of training a preset that is neither shipped nor cached")
+    b.add_argument("--no-m4", action="store_true", help="skip the Cortex-M4 instruction count")
+    b.add_argument("--compiler", action="store_true",
+                   help="the compiler report instead (random weights, all targets): benchmarks/COMPILER.md")
+    b.add_argument("--no-shipped", action="store_true", help="--compiler: skip the shipped model")
+    b.add_argument("--no-ort", action="store_true", help="--compiler: skip ONNX Runtime")
+    b.add_argument("-o", "--output", default=None, metavar="PATH",
+                   help=f"markdown report (default: {RESULTS_OUT}, plots beside it; --compiler: {DEFAULT_OUT}); "
+                        "'-' for none")
     b.set_defaults(func=cmd_bench)
 
 
@@ -51,13 +73,17 @@ def machine() -> dict:
 
 
 def versions() -> dict:
+    """Installed versions of what the numbers depend on (distribution metadata: not every
+    package has a __version__)."""
+    from importlib import metadata
+
     out = {}
-    for mod in ("tvm", "onnxruntime", "onnx", "torch", "unicorn"):
+    for dist in ("apache-tvm", "onnxruntime", "onnx", "torch", "unicorn", "litert-torch", "ai-edge-quantizer",
+                 "ai-edge-litert", "tflite-micro"):
         try:
-            m = __import__(mod)
-            out[mod] = getattr(m, "__version__", "?")
-        except Exception:  # noqa: BLE001
-            out[mod] = "not installed"
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
     return out
 
 
@@ -194,6 +220,9 @@ def run(presets: list[str], shipped: bool = True, quick: bool = False, runs: int
 
 
 def cmd_bench(args) -> int:
+    if not args.compiler:
+        return cmd_peers(args)
+    args.output = args.output or str(DEFAULT_OUT)
     presets = [p.strip() for p in args.presets.split(",") if p.strip() and p.strip() not in ("none", "shipped")]
     say = lambda s: print(f"[bench] {s} ...", file=sys.stderr, flush=True)  # noqa: E731
     try:
@@ -212,4 +241,65 @@ def cmd_bench(args) -> int:
         command = "squeezeedge bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "squeezeedge bench"
         out.write_text(markdown(results, command.strip(), runs))
         print(f"\nwrote {out}")
+    return 0
+
+
+# ------------------------------------------------------------------ against the peers
+
+
+def run_peers(presets: list[str], peers: list[str], *, sentences: int | None = None, runs: int = 2000,
+              rounds: int = 5, train: bool = True, with_m4: bool = True, progress=None):
+    """Every preset's ``PresetResult`` (one process run: all numbers of RESULTS.md)."""
+    from .peers import PEERS
+    from .peers.compare import bench_preset
+    from .models.config import PRESETS
+
+    for p in presets:
+        if p not in PRESETS:
+            raise ValueError(f"unknown preset {p!r}; choose from {', '.join(PRESETS)}")
+    for p in peers:
+        if p not in PEERS:
+            raise ValueError(f"unknown peer {p!r}; choose from {', '.join(PEERS)}")
+    return [bench_preset(p, peers=peers, limit=sentences, runs=runs, rounds=rounds, train=train, with_m4=with_m4,
+                         progress=progress) for p in presets]
+
+
+def write_results(results, output: Path, command: str, runs: int, rounds: int) -> dict:
+    """RESULTS.md at ``output`` and the plots beside it; returns the plots written."""
+    from .peers import report
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        plots = report.plot_all(results, output.parent)
+    except ImportError:
+        plots = {}
+    output.write_text(report.markdown(results, command=command, machine=machine(), versions=versions(), runs=runs,
+                                      rounds=rounds, plots=plots))
+    return plots
+
+
+def cmd_peers(args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import torch
+
+    torch.set_num_threads(1)
+    presets = [p.strip() for p in args.presets.split(",") if p.strip() and p.strip() != "none"]
+    peers = [p.strip() for p in args.peers.split(",") if p.strip() and p.strip() != "none"]
+    runs = args.runs or (50 if args.quick else 2000)
+    sentences = args.sentences or (40 if args.quick else None)
+    say = lambda s: print(f"[bench] {s} ...", file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        results = run_peers(presets, peers, sentences=sentences, runs=runs, rounds=args.rounds,
+                            train=not args.no_train, with_m4=not (args.no_m4 or args.quick), progress=say)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"squeezeedge: error: {e}", file=sys.stderr)
+        return 2
+    from .peers import report
+
+    print(report.headline_table(results))
+    if args.output != "-":
+        out = Path(args.output or RESULTS_OUT)
+        command = ("squeezeedge bench " + " ".join(sys.argv[2:])).strip() if len(sys.argv) > 1 else "squeezeedge bench"
+        plots = write_results(results, out, command, runs, args.rounds)
+        print(f"\nwrote {out}" + "".join(f", {p}" for p in plots.values()))
     return 0
