@@ -116,7 +116,7 @@ def cmd_train(args) -> int:
     dataset = build_dataset(seed=args.seed, samples_per_template=args.samples_per_template)
     if args.stats:
         print(format_stats(dataset), file=sys.stderr)
-    opts = TrainOptions(preset=args.preset, seed=args.seed, epochs=args.epochs, lr=args.lr,
+    opts = TrainOptions(preset=args.preset, seed=args.seed, init_seed=args.init_seed, epochs=args.epochs, lr=args.lr,
                         samples_per_template=args.samples_per_template, progress=not args.quiet)
     result = run_training(dataset, opts)
     out = Path(args.output)
@@ -242,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", default=DEFAULT_PRESET, help=f"size preset (default: {DEFAULT_PRESET})")
     t.add_argument("-o", "--output", required=True, metavar="PATH", help="where to write the .semodel file")
     t.add_argument("--seed", type=int, default=0, help="seed for data split, sampling and training (default: 0)")
+    t.add_argument("--init-seed", type=int, help="another training run on the same data: seed for the weights and "
+                                                 "batch order only (default: --seed)")
     t.add_argument("--epochs", type=int, help="training epochs (default: the preset's)")
     t.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: 3e-3)")
     t.add_argument("--samples-per-template", type=int, default=40, help="sentences sampled per template (default: 40)")

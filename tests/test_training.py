@@ -49,3 +49,13 @@ def test_the_same_seed_gives_the_same_model(tiny_dataset, tiny_training):
 
     again = run_training(tiny_dataset, TrainOptions(config=TINY, epochs=10, progress=False))
     assert all(np.array_equal(again.model[k], tiny_training.model[k]) for k in tiny_training.model.arrays)
+
+
+def test_another_init_seed_is_another_run_on_the_same_split(tiny_dataset, tiny_training):
+    from squeezeedge.models.train import TrainOptions, run_training
+    from conftest import TINY
+
+    other = run_training(tiny_dataset, TrainOptions(config=TINY, epochs=10, init_seed=7, progress=False))
+    assert other.model.info["seed"] == 0 and other.model.info["init_seed"] == 7  # eval rebuilds split 0
+    assert tiny_training.model.info["init_seed"] == 0
+    assert not np.array_equal(other.model["embed.token"], tiny_training.model["embed.token"])
