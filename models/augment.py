@@ -18,6 +18,7 @@ from typing import Callable
 
 import yaml
 
+from .entities import is_held_out
 from .examples import Example
 from .templates import Sampler, Template, ha_intents, templates_from_dict
 
@@ -279,6 +280,13 @@ NOVEL_NAME_WORDS = tuple("""
 NOVEL_NAME_SLOTS = ("area", "name", "floor")
 
 
+@cache
+def _novel_words() -> tuple[str, ...]:
+    """NOVEL_NAME_WORDS without the held-out names among them ("sunroom", "foyer", ...): a
+    made-up name must never put a dev/test name into training."""
+    return tuple(w for w in NOVEL_NAME_WORDS if not is_held_out(w))
+
+
 def novel_name(example: Example, rng: random.Random) -> Example | None:
     """Replace one area/name/floor mention with 1-3 made-up words (the value follows);
     half the time the mention's last word ("room", "lamp", "floor") stays."""
@@ -286,11 +294,13 @@ def novel_name(example: Example, rng: random.Random) -> Example | None:
     if not spans:
         return None
     span = rng.choice(spans)
-    words = [rng.choice(NOVEL_NAME_WORDS) for _ in range(rng.choice((1, 1, 2, 2, 3)))]
+    words = [rng.choice(_novel_words()) for _ in range(rng.choice((1, 1, 2, 2, 3)))]
     old = example.text[span.start:span.end].split()
     if len(old) > 1 and rng.random() < 0.5:
         words[-1:] = [words[-1], old[-1]] if len(words) < 3 else [old[-1]]
     new = " ".join(words)
+    if is_held_out(new):  # "front" + a kept "porch" can make a held-out name
+        return None
     result = replace_range(example, span.start, span.end, new)
     spans = tuple(dataclasses.replace(s, value=new) if (s.start, s.slot) == (span.start, span.slot) else s
                   for s in result.spans)

@@ -109,6 +109,14 @@ def test_dev_and_test_mention_only_held_out_names(dataset):
                     assert entities.is_held_out(span.value) == allowed, (split, example)
 
 
+def test_no_training_sentence_of_any_source_names_a_held_out_name(dataset):
+    # augmentations too: a made-up name or a synonym must not smuggle in a dev/test name
+    for example in dataset.split("train"):
+        for span in example.spans:
+            if span.slot in FREE_TEXT_SLOTS:
+                assert not entities.is_held_out(span.value), example
+
+
 def test_same_seed_gives_identical_dataset_and_another_seed_differs():
     first = build_dataset(seed=3, samples_per_template=4)
     again = build_dataset(seed=3, samples_per_template=4)
