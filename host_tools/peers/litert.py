@@ -3,7 +3,8 @@ fixed max_len window, padded keys masked, GELU as x·sigmoid(1.702x) because TFL
 no GELU kernel and the same file runs there), ai-edge-quantizer's static int8 recipe
 (``static_wi8_ai8``) calibrated on training sentences quantizes it; the LiteRT interpreter
 runs it with one thread. The embedding table gets ai-edge-quantizer's int8 dynamic-range config
-(the static recipe would leave it float32)."""
+(the static recipe would leave it float32). The file keeps every weight inside the flatbuffer
+(``inline_buffers``), the only layout TFLite Micro reads."""
 
 from __future__ import annotations
 
@@ -45,9 +46,29 @@ def build_tflite(model: IntModel, calibration: list[list[int]], work) -> bytes:
                               granularity=qtyping.QuantGranularity.TENSORWISE)
         feeds = [dict(zip(("args_0", "args_1"), padded(ids, n))) for ids in calibration]
         result = qt.quantize(qt.calibrate({"serving_default": feeds}, num_threads=1), enable_progress_report=False)
-    data = bytes(result.quantized_model)
+    data = inline_buffers(bytes(result.quantized_model))
     (work / "model_int8.tflite").write_bytes(data)
     return data
+
+
+def external_buffers(data: bytes) -> int:
+    """How many of the model's buffers are stored after the flatbuffer (``Buffer.offset``/``size``)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.Model.GetRootAs(data, 0)
+    return sum(1 for i in range(m.BuffersLength()) if m.Buffers(i).Offset())
+
+
+def inline_buffers(data: bytes) -> bytes:
+    """The model with every buffer's data inside the flatbuffer. ai-edge-quantizer appends the
+    weights after the flatbuffer (``Buffer.offset``, the >2 GB layout) once they pass 256 KiB, as
+    for the base preset; TFLite Micro reads only inline data, silently takes such weights for
+    uninitialized arena tensors and computes garbage. LiteRT reads both layouts alike."""
+    if not external_buffers(data):
+        return data  # smaller models are written inline already: keep their bytes as they are
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(flatbuffer_utils.read_model_from_bytearray(data)))
 
 
 def dequantizer(detail: dict):

@@ -104,4 +104,7 @@ def load(model: IntModel, data: bytes) -> PeerModel:
         return intent.reshape(-1), slots.reshape(n, -1)[: len(ids)]
 
     return PeerModel("tflm", len(data), run, prepare, arena_bytes=arena,
-                     notes=["the LiteRT int8 .tflite file; reference kernels; arena found by bisection"])
+                     notes=["the LiteRT int8 .tflite file; reference kernels; arena found by bisection",
+                            "weights kept inside the flatbuffer: ai-edge-quantizer appends them after it (Buffer.offset) "
+                            "past 256 KiB, a layout TFLite Micro does not read yet (tflite-micro#3196) and silently "
+                            "replaces with uninitialized arena memory"])
