@@ -147,6 +147,15 @@ def cmd_eval(args) -> int:
         print(json.dumps({s: {e: m.as_dict() for e, m in d.items()} for s, d in metrics.items()}, indent=2))
         return 0
     print(_metrics_table(metrics))
+    if args.diagnose and args.split in ("test", "dev", "all"):
+        from .models.evaluate import slot_diagnostics
+
+        for split in ("test", "dev"):
+            if args.split in (split, "all"):
+                d = slot_diagnostics(engine.classify, getattr(dataset, split))
+                print(f"\nslot F1 on {split}: {100 * d['slot_f1']:.1f}%; area/floor/name as one type "
+                      f"{100 * d['slot_f1_entity_types_merged']:.1f}%; spans retyped by the home's name lists "
+                      f"{100 * d['slot_f1_retyped_by_home_lists']:.1f}%")
     if args.per_slot:
         for split, engines in metrics.items():
             for name, m in engines.items():
@@ -256,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "splits and on the hand-written paraphrase set.")
     e.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
     e.add_argument("--engine", default="reference", choices=("reference", "c"), help="inference engine (default: reference)")
+    e.add_argument("--diagnose", action="store_true",
+                   help="also print where slot errors come from: F1 with area/floor/name as one type, and with "
+                        "spans retyped by the home's own name lists (as Home Assistant does)")
     e.add_argument("--split", choices=("test", "dev", "paraphrase", "all"), default="all")
     e.add_argument("--seed", type=int, help="dataset seed (default: the one the model was trained with)")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
