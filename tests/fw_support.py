@@ -77,3 +77,57 @@ def binary(sanitize: bool = False):
     from squeezeedge.emulator import build_emulator
 
     return build_emulator(package(), sanitize=sanitize)
+
+
+# ---- board firmware (STM32, RV32, Xtensa) against the shipped model ----
+
+def held_out_test_sentences(n: int) -> list[str]:
+    """``n`` sentences of the real held-out test split (seed 0), spread over all of it."""
+    from squeezeedge.models.dataset import build_dataset
+
+    test = build_dataset(seed=0).test
+    return [ex.text for ex in test[::max(1, len(test) // n)]][:n]
+
+
+def mismatches(device, reference, texts) -> list[tuple]:
+    """(text, reference answer, device answer) for every text the two answer differently, in any
+    field (text, intent, confidence, slots; the device's own time_us is not compared)."""
+    from squeezeedge.classify import classify_line
+
+    out = []
+    for text in texts:
+        data = text.encode("utf-8")
+        want, got = classify_line(reference, data), classify_line(device, data)
+        if got != want:
+            out.append((text, want, got))
+    return out
+
+
+def answered_after(device, garbage: bytes) -> None:
+    """Send garbage (newline-terminated), then a normal request: it must be answered."""
+    t = device.transport
+    t._write(garbage + b"\n")
+    reply = t.request({"text": "turn off the kitchen lights"}, timeout=15.0)
+    assert reply["intent"] == "HassTurnOff", reply
+
+
+def assert_survives_garbage(device) -> None:
+    """Random bytes, a 10 KB line, invalid UTF-8, NULs, broken JSON: each is answered with an error
+    (in the protocol's form) and the next request still gets its answer."""
+    import json
+    import random
+
+    rng = random.Random(0)
+    answered_after(device, bytes(rng.randrange(256) for _ in range(3000)))  # random bytes, newlines too
+    answered_after(device, b"x" * 10_000)                                    # a 10 KB line
+    answered_after(device, b"\xff\xfe\xc3(\xed\xa0\x80 \xf8\x88\x80\x80\x80")  # invalid UTF-8
+    answered_after(device, b"\x00" * 700 + b"turn on\x00 the light")           # NULs
+    answered_after(device, b'{"id": [1, {"text": "\\ud800"')                  # broken JSON
+    t = device.transport
+    t.drain()
+    t.write_line(b"y" * 10_000)
+    reply = json.loads(t.read_line(10.0))
+    assert reply["code"] == "too_long" and "10000 bytes" in reply["error"]
+    t.write_line(b"\xff bad")
+    assert json.loads(t.read_line(10.0))["code"] == "invalid_utf8"
+    assert t.command("stats")["lines"] > 0

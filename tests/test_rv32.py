@@ -7,12 +7,13 @@ Needs riscv64-unknown-elf-gcc (+ picolibc) and qemu-system-riscv32; skipped othe
 from __future__ import annotations
 
 import json
-import random
 import re
 
 import pytest
 
 from squeezeedge import boards
+
+import fw_support as fw
 
 BOARD = "rv32-virt"
 pytestmark = pytest.mark.skipif(not boards.toolchain_available(BOARD) or not boards.qemu_available(BOARD),
@@ -53,12 +54,7 @@ def reference():
 
 @pytest.fixture(scope="module")
 def held_out():
-    """Sentences of the held-out test split, spread over all of it (as tests/test_stm32.py)."""
-    from squeezeedge.models.dataset import build_dataset
-
-    test = build_dataset(seed=0).test
-    step = max(1, len(test) // N_SENTENCES)
-    return [ex.text for ex in test[::step]][:N_SENTENCES]
+    return fw.held_out_test_sentences(N_SENTENCES)
 
 
 def _answer(reply: dict) -> dict:
@@ -121,31 +117,8 @@ def test_a_pipelined_burst_loses_no_line(device, held_out):
     assert [_answer(r) | {"id": 0} for r in first] == [_answer(r) | {"id": 0} for r in second]
 
 
-def _answered_after(device, garbage: bytes) -> None:
-    """Send garbage (newline-terminated), then a normal request: it must be answered."""
-    t = device.transport
-    t._write(garbage + b"\n")
-    reply = t.request({"text": "turn off the kitchen lights"}, timeout=15.0)
-    assert reply["intent"] == "HassTurnOff", reply
-
-
 def test_garbage_never_hangs_it(device):
-    rng = random.Random(0)
-    _answered_after(device, bytes(rng.randrange(256) for _ in range(3000)))  # random bytes, newlines too
-    _answered_after(device, b"x" * 10_000)                                    # a 10 KB line
-    _answered_after(device, b"\xff\xfe\xc3(\xed\xa0\x80 \xf8\x88\x80\x80\x80")  # invalid UTF-8
-    _answered_after(device, b"\x00" * 700 + b"turn on\x00 the light")           # NULs
-    _answered_after(device, b'{"id": [1, {"text": "\\ud800"')                  # broken JSON
-    # the error answers themselves follow the protocol
-    t = device.transport
-    t.drain()
-    t.write_line(b"y" * 10_000)
-    reply = json.loads(t.read_line(10.0))
-    assert reply["code"] == "too_long" and "10000 bytes" in reply["error"]
-    t.write_line(b"\xff bad")
-    assert json.loads(t.read_line(10.0))["code"] == "invalid_utf8"
-    stats = t.command("stats")
-    assert stats["lines"] > 0
+    fw.assert_survives_garbage(device)
 
 
 def test_there_is_no_semihosting_build_for_it():

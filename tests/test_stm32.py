@@ -6,12 +6,13 @@ qemu-system-arm; skipped otherwise."""
 from __future__ import annotations
 
 import json
-import random
 import shutil
 
 import pytest
 
 from squeezeedge import boards
+
+import fw_support as fw
 
 pytestmark = pytest.mark.skipif(
     not boards.toolchain_available() or not boards.qemu_available() or shutil.which("arm-none-eabi-objcopy") is None,
@@ -72,49 +73,15 @@ def test_too_big_for_the_chip_is_one_clear_sentence(firmware):
 
 
 def test_held_out_sentences_match_the_reference(device, reference):
-    from squeezeedge.classify import classify_line
-    from squeezeedge.models.dataset import build_dataset
-
-    test = build_dataset(seed=0).test
-    step = max(1, len(test) // N_SENTENCES)
-    texts = [ex.text for ex in test[::step]][:N_SENTENCES]
+    texts = fw.held_out_test_sentences(N_SENTENCES)
     assert len(texts) >= 100
     assert device.info()["device"] == "stm32f405"
-    mismatches = []
-    for text in texts:
-        data = text.encode("utf-8")
-        want = classify_line(reference, data)
-        got = classify_line(device, data)
-        if got != want:
-            mismatches.append((text, want, got))
-    assert not mismatches, mismatches[:3]
-
-
-def _answered_after(device, garbage: bytes) -> None:
-    """Send garbage (newline-terminated), then a normal request: it must be answered."""
-    t = device.transport
-    t._write(garbage + b"\n")
-    reply = t.request({"text": "turn off the kitchen lights"}, timeout=15.0)
-    assert reply["intent"] == "HassTurnOff", reply
+    bad = fw.mismatches(device, reference, texts)
+    assert not bad, bad[:3]
 
 
 def test_garbage_never_hangs_it(device):
-    rng = random.Random(0)
-    _answered_after(device, bytes(rng.randrange(256) for _ in range(3000)))  # random bytes, newlines too
-    _answered_after(device, b"x" * 10_000)                                    # a 10 KB line
-    _answered_after(device, b"\xff\xfe\xc3(\xed\xa0\x80 \xf8\x88\x80\x80\x80")  # invalid UTF-8
-    _answered_after(device, b"\x00" * 700 + b"turn on\x00 the light")           # NULs
-    _answered_after(device, b'{"id": [1, {"text": "\\ud800"')                  # broken JSON
-    # the error answers themselves follow the protocol
-    t = device.transport
-    t.drain()
-    t.write_line(b"y" * 10_000)
-    reply = json.loads(t.read_line(10.0))
-    assert reply["code"] == "too_long" and "10000 bytes" in reply["error"]
-    t.write_line(b"\xff bad")
-    assert json.loads(t.read_line(10.0))["code"] == "invalid_utf8"
-    stats = t.command("stats")
-    assert stats["lines"] > 0
+    fw.assert_survives_garbage(device)
 
 
 def test_semihosting_test_build_exits_with_status(firmware):

@@ -14,6 +14,8 @@ import pytest
 
 from squeezeedge import xtensa_sim
 
+import fw_support as fw
+
 pytestmark = pytest.mark.skipif(not xtensa_sim.toolchain_available() or not xtensa_sim.qemu_available(),
                                 reason="needs xtensa-lx106-elf-gcc (gcc-xtensa-lx106) and qemu-system-xtensa")
 
@@ -53,22 +55,11 @@ def test_it_links_for_the_lx106_within_the_esp8266_memory(firmware):
 
 
 def test_held_out_sentences_match_the_reference(device, reference):
-    from squeezeedge.classify import classify_line
-    from squeezeedge.models.dataset import build_dataset
-
-    test = build_dataset(seed=0).test
-    step = max(1, len(test) // N_SENTENCES)
-    texts = [ex.text for ex in test[::step]][:N_SENTENCES]
+    texts = fw.held_out_test_sentences(N_SENTENCES)
     assert len(texts) >= 50
     assert device.info()["device"] == "xtensa-lx106-sim"
-    mismatches = []
-    for text in texts:
-        data = text.encode("utf-8")
-        want = classify_line(reference, data)
-        got = classify_line(device, data)
-        if got != want:
-            mismatches.append((text, want, got))
-    assert not mismatches, mismatches[:3]
+    bad = fw.mismatches(device, reference, texts)
+    assert not bad, bad[:3]
 
 
 def test_a_garbage_line_gets_an_error_and_the_next_line_is_answered(device):
