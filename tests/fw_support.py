@@ -81,6 +81,30 @@ def binary(sanitize: bool = False):
 
 # ---- board firmware (STM32, RV32, Xtensa) against the shipped model ----
 
+def shipped_reference():
+    """The integer reference engine of the shipped model: what every board must answer."""
+    from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
+    from squeezeedge.models.model_file import IntModel
+
+    return ReferenceEngine(IntModel.load(DEFAULT_MODEL))
+
+
+def qemu_board_device(elf, board: str):
+    """Generator for a module fixture: ``board``'s firmware under QEMU, as a DeviceEngine on its
+    serial socket; QEMU stops when the fixture ends."""
+    from squeezeedge import boards
+    from squeezeedge.transport import DeviceEngine, open_transport
+
+    q = boards.start_qemu_board(elf, board=board)
+    try:
+        t = open_transport(q.url)
+        t.resync()
+        yield DeviceEngine(t, "device", timeout=10.0)
+        t.close()
+    finally:
+        q.stop()
+
+
 def held_out_test_sentences(n: int) -> list[str]:
     """``n`` sentences of the real held-out test split (seed 0), spread over all of it."""
     from squeezeedge.models.dataset import build_dataset

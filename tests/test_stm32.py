@@ -30,25 +30,12 @@ def firmware():
 
 @pytest.fixture(scope="module")
 def device(firmware):
-    from squeezeedge.transport import DeviceEngine, open_transport
-
-    q = boards.start_qemu_board(firmware.elf)
-    try:
-        t = open_transport(q.url)
-        t.resync()
-        engine = DeviceEngine(t, "device", timeout=10.0)
-        yield engine
-        t.close()
-    finally:
-        q.stop()
+    yield from fw.qemu_board_device(firmware.elf, "stm32f405")
 
 
 @pytest.fixture(scope="module")
 def reference():
-    from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
-    from squeezeedge.models.model_file import IntModel
-
-    return ReferenceEngine(IntModel.load(DEFAULT_MODEL))
+    return fw.shipped_reference()
 
 
 def test_size_report_fits_the_budget(firmware):

@@ -35,10 +35,7 @@ def device(firmware):
 
 @pytest.fixture(scope="module")
 def reference():
-    from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
-    from squeezeedge.models.model_file import IntModel
-
-    return ReferenceEngine(IntModel.load(DEFAULT_MODEL))
+    return fw.shipped_reference()
 
 
 def test_it_links_for_the_lx106_within_the_esp8266_memory(firmware):
