@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.decode import Answer, decode
-from ..models.engine import tokenizer_for
+from ..models.engine import Encoder
 from ..models.model_file import IntModel
 from ..models.reference import Logits
 
@@ -52,7 +52,7 @@ class CEngine:
 
     name = "c"
 
-    def __init__(self, source, model: IntModel | None = None):
+    def __init__(self, source, model: IntModel | None = None, names=None):
         if isinstance(source, IntModel):
             from .package import compile_model
 
@@ -68,7 +68,7 @@ class CEngine:
         self.package_dir = package_dir
         self.info = json.loads((package_dir / "model.json").read_text())
         self.model = model
-        self.tokenizer = tokenizer_for(model) if model is not None else None
+        self.encoder = Encoder(model, names) if model is not None else None
         cfg = self.info["config"]
         self.max_len, self.vocab_size = cfg["max_len"], cfg["vocab_size"]
         self.n_intents, self.n_tags = self.info["n_intents"], self.info["n_tags"]
@@ -101,5 +101,5 @@ class CEngine:
     def classify(self, data: bytes) -> Answer:
         if self.model is None:
             raise CEngineError("classify needs the model file (vocabulary and labels): CEngine(pkg, model=...)")
-        enc = self.tokenizer.encode(data)
+        enc = self.encoder.encode(data)
         return decode(self.model, data, enc.ids, enc.offsets, self.run(enc.ids))

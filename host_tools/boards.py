@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -378,7 +379,9 @@ def cmd_build(args) -> int:
     print(fw.size.report())
     print(f"wrote {fw.elf}, {fw.bin} (flash image for 0x{fw.size.board.flash_origin:08x}), {fw.hex}")
     if getattr(args, "icount", False):
-        print(icount_report(fw.elf, args.board))
+        from .names import example_home
+
+        print(icount_report(fw.elf, args.board, names=example_home()))
     return 0
 
 
@@ -386,14 +389,19 @@ ICOUNT_SENTENCES = ["turn off the kitchen lights", "set the thermostat to 21 deg
                     "could you dim the bedroom lights to 30 percent please", "tell me a joke"]
 
 
-def icount_report(elf, board: str = "stm32f405", texts=None) -> str:
+def icount_report(elf, board: str = "stm32f405", texts=None, names=None) -> str:
     """Instructions per inference and the time they take at one instruction per cycle (a lower
-    bound: flash wait states and multi-cycle loads add to it; QEMU is not cycle-accurate)."""
+    bound: flash wait states and multi-cycle loads add to it; QEMU is not cycle-accurate).
+    With ``names`` (HomeNames), the device is told them first and the table is measured again."""
     hz = CPU_HZ[board]
-    rows = [f"executed instructions per line on {board} (unicorn; ms at {hz // 1_000_000} MHz, 1 instruction/cycle):"]
-    for r in count_firmware_instructions(elf, texts or ICOUNT_SENTENCES, board):
-        rows.append(f"  {r['line']:>9,} whole line ({1000 * r['line'] / hz:.2f} ms), {r['se_classify']:>9,} classify "
-                    f"(checks+tokenizer+model+decoding), {r['se_model_run']:>9,} model: {r['text']!r}")
+    rows = []
+    for told in ([None, names] if names else [None]):
+        setup = [] if told is None else [json.dumps({"cmd": "names_add", "kind": k, "text": t}) for k, t in told.entries]
+        rows.append(f"executed instructions per line on {board} (unicorn; ms at {hz // 1_000_000} MHz, 1 instruction/cycle)"
+                    + (f", told the example home's {len(told)} names:" if told else ", no home names:"))
+        for r in count_firmware_instructions(elf, texts or ICOUNT_SENTENCES, board, setup=setup):
+            rows.append(f"  {r['line']:>9,} whole line ({1000 * r['line'] / hz:.2f} ms), {r['se_classify']:>9,} classify "
+                        f"(checks+tokenizer+names+model+decoding), {r['se_model_run']:>9,} model: {r['text']!r}")
     return "\n".join(rows)
 
 
@@ -459,7 +467,7 @@ def _wfi_addresses(elf: Path, prefix: str) -> set[int]:
     return wfi
 
 
-def count_firmware_instructions(elf, texts, board: str = "stm32f405") -> list[dict]:
+def count_firmware_instructions(elf, texts, board: str = "stm32f405", setup=()) -> list[dict]:
     """Executed instructions of the release image for each text, counted with unicorn on the
     real firmware path: reset → main (clocks, UART, protocol init) up to the main loop's ``wfi``;
     then per text the line is given to the firmware as its UART would (stm32f405: put into the
@@ -467,7 +475,8 @@ def count_firmware_instructions(elf, texts, board: str = "stm32f405") -> list[di
     main loop runs until it waits again. Returns, per text, ``se_classify`` (the classify call:
     checks, tokenizer, model, decoding), ``se_model_run`` (the model alone) and ``line`` (the
     whole line: protocol, classify, JSON, polled UART writes) and the response bytes.
-    Peripherals are plain memory apart from the UART (transmit always ready)."""
+    Peripherals are plain memory apart from the UART (transmit always ready). ``setup`` lines
+    (e.g. names_add requests) are given to the firmware first, uncounted."""
     b = _board(board)
     elf = Path(elf)
     syms, sizes = _symbols(elf, b.toolchain)
@@ -485,6 +494,9 @@ def count_firmware_instructions(elf, texts, board: str = "stm32f405") -> list[di
 
     cpu.uc.hook_add(cpu.UC_HOOK_CODE, count)
     cpu.reset()
+    for line in setup:
+        cpu.receive(line.encode("utf-8") + b"\n")
+        cpu.resume()
     ranges = {name: (syms[name] & ~1, sizes[name]) for name in ("se_classify", "se_model_run")}
     results = []
     for text in texts:

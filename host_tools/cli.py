@@ -16,6 +16,7 @@ DEMO_SENTENCES = [
     "start a 10 minute timer",
     "could you dim the bedroom lights to 30 percent please",
     "what's the weather like",
+    "turn on the lights in the sunroom",
     "tell me a joke",
 ]
 
@@ -39,17 +40,47 @@ def _load_model(path: str | None):
 ENGINES = ("reference", "c", "emulator", "device")
 
 
+def _load_names(path: str | None):
+    from .models.gazetteer import NamesError
+    from .names import load_names
+
+    try:
+        return load_names(path)
+    except NamesError as e:
+        raise CliError(str(e)) from None
+
+
 def _open_engine(name: str, model_path: str | None, port: str | None = None, broker: str | None = None,
-                 device: str | None = None):
+                 device: str | None = None, names=None):
+    """An engine by name; ``names`` (HomeNames) are given to it: kept by the host engines, sent
+    to a device or emulator."""
+    from .models.gazetteer import NamesError
+
+    try:
+        engine = _open_engine_without_names(name, model_path, port, broker, device, names)
+        if names and hasattr(engine, "transport"):
+            from .names import push_names
+
+            try:
+                push_names(engine.transport, names)
+            except BaseException:
+                engine.close()
+                raise
+        return engine
+    except NamesError as e:
+        raise CliError(str(e)) from None
+
+
+def _open_engine_without_names(name, model_path, port, broker, device, names):
     if name == "reference":
         from .models.engine import ReferenceEngine
 
-        return ReferenceEngine(_load_model(model_path))
+        return ReferenceEngine(_load_model(model_path), names)
     if name == "c":
         from .compiler.host_engine import CEngine, CEngineError
 
         try:
-            return CEngine(_load_model(model_path))
+            return CEngine(_load_model(model_path), names=names)
         except CEngineError as e:
             raise CliError(str(e)) from None
     if name == "device" and broker:
@@ -73,7 +104,7 @@ def _open_engine(name: str, model_path: str | None, port: str | None = None, bro
 def cmd_classify(args) -> int:
     from .classify import classify_line, input_lines, write_json
 
-    engine = _open_engine(args.engine, args.model, args.port, args.broker, args.device)
+    engine = _open_engine(args.engine, args.model, args.port, args.broker, args.device, _load_names(args.names))
     sys.stdout.reconfigure(encoding="utf-8")
     lines = (t.encode("utf-8", errors="surrogateescape") for t in args.text) if args.text \
         else input_lines(sys.stdin.buffer)
@@ -84,6 +115,17 @@ def cmd_classify(args) -> int:
         if hasattr(engine, "close"):
             engine.close()  # stops an emulator the engine started
     return 0
+
+
+def cmd_names(args) -> int:
+    from .models.gazetteer import NamesError
+    from .names import cmd_names as run
+    from .transport import DeviceError, TransportError
+
+    try:
+        return run(args)
+    except (NamesError, TransportError, DeviceError, OSError) as e:
+        raise CliError(str(e)) from None
 
 
 def cmd_dataset(args) -> int:
@@ -133,7 +175,11 @@ def cmd_eval(args) -> int:
     from .models.dataset import build_dataset
     from .models.evaluate import evaluate, evaluate_records, load_paraphrases
 
-    engine = _open_engine(args.engine, args.model)
+    from .names import example_home
+
+    names = None if args.no_names else _load_names(args.names) if args.names else example_home()
+    engine = _open_engine(args.engine, args.model, names=names)
+    engine.name = f"{engine.name}, {f'{len(names)} home names' if names else 'no home names'}"
     seed = engine.model.info.get("seed", 0) if args.seed is None else args.seed
     metrics = {}
     if args.split in ("test", "dev", "all"):
@@ -154,8 +200,7 @@ def cmd_eval(args) -> int:
             if args.split in (split, "all"):
                 d = slot_diagnostics(engine.classify, getattr(dataset, split))
                 print(f"\nslot F1 on {split}: {100 * d['slot_f1']:.1f}%; area/floor/name as one type "
-                      f"{100 * d['slot_f1_entity_types_merged']:.1f}%; spans retyped by the home's name lists "
-                      f"{100 * d['slot_f1_retyped_by_home_lists']:.1f}%")
+                      f"{100 * d['slot_f1_entity_types_merged']:.1f}%")
     if args.per_slot:
         for split, engines in metrics.items():
             for name, m in engines.items():
@@ -186,12 +231,19 @@ def cmd_demo(args) -> int:
     from .mqtt import open_mqtt_engine
     from .transport import open_device_engine
 
+    from .names import example_home, push_names
+
     model = _load_model(args.model)
-    reference = ReferenceEngine(model)
+    names = example_home()
+    reference = ReferenceEngine(model, names)
     print(f"SqueezeEdge {__version__}: compiling the shipped int8 model to C, building the host emulator ...\n")
     with open_device_engine("emulator", model=args.model) as device:
+        count = push_names(device.transport, names)
+        print(f"told the device the example home's names ({count}: areas, floors, devices; "
+              f"`squeezeedge names example`)\n")
         _demo_round(f"== over a serial line ({device.transport.url}) ==", device, reference)
     with open_mqtt_engine(None, "demo", model=args.model) as device:
+        push_names(device.transport, names)
         _demo_round("== over MQTT (in-process amqtt broker; topics squeezeedge/demo/cmd and /result) ==", device,
                     reference)
     return 0
@@ -218,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--broker", metavar="URL", help="for --engine device over MQTT: mqtt://[user:pass@]host:port")
     c.add_argument("--device", metavar="ID", help="for --engine device over MQTT: the device's id")
     c.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
+    c.add_argument("--names", metavar="FILE", help="the home's names (JSON, see `squeezeedge names`): names listed "
+                                                  "there are recognised as areas, floors and devices; a device or "
+                                                  "emulator is sent them first (default: none)")
     c.set_defaults(func=cmd_classify)
 
     from .compiler.cli import add_compile_parser
@@ -239,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_bridge_parser(sub)
     add_bench_parser(sub)
     add_e2e_bench_parser(sub)
+    from .names import add_names_parser
+
+    add_names_parser(sub).set_defaults(func=cmd_names)
 
     from .models.config import DEFAULT_PRESET, PRESETS
 
@@ -266,8 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
     e.add_argument("--engine", default="reference", choices=("reference", "c"), help="inference engine (default: reference)")
     e.add_argument("--diagnose", action="store_true",
-                   help="also print where slot errors come from: F1 with area/floor/name as one type, and with "
-                        "spans retyped by the home's own name lists (as Home Assistant does)")
+                   help="also print how much of the slot error is typing: F1 with area/floor/name as one type")
+    e.add_argument("--names", metavar="FILE", help="the home's names (default: the example home of "
+                                                  "`squeezeedge names example`, the home of the held-out sentences)")
+    e.add_argument("--no-names", action="store_true", help="measure a device told no names")
     e.add_argument("--split", choices=("test", "dev", "paraphrase", "all"), default="all")
     e.add_argument("--seed", type=int, help="dataset seed (default: the one the model was trained with)")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -8,6 +8,10 @@ Library first::
     with Emulator(build_emulator(pkg), "tcp:0") as emu:
         print(emu.url)                        # socket://127.0.0.1:PORT (or a /dev/pts/N path)
 
+``names=HomeNames(...)`` tells the emulated device the home's names before it serves (as the host
+tools would over the protocol: ``names_add`` lines, passed with ``--init``; names live in the
+device's RAM and are lost when it stops).
+
 Builds are cached (``$SQUEEZEEDGE_CACHE`` or the temp dir) under a key made of every source
 byte and the build flags, so a second run starts at once.
 """
@@ -27,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+from .models.gazetteer import HomeNames, NamesError
 from .models.model_file import IntModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,31 +159,74 @@ def parse_serial(spec: str) -> list[str]:
     raise EmulatorError(f"--serial {spec!r}: use pty, tcp:PORT or stdio")
 
 
+def names_init_lines(names: HomeNames) -> list[str]:
+    """The protocol lines that tell a device ``names``: one ``names_add`` each, its index as id."""
+    from .names import add_requests
+
+    return [json.dumps({"id": i, **request}) for i, request in enumerate(add_requests(names))]
+
+
+def write_names_init(names: HomeNames, directory=None) -> Path:
+    """A temporary ``--init`` file for the emulator holding :func:`names_init_lines`."""
+    fd, path = tempfile.mkstemp(prefix="names-", suffix=".init", dir=directory)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in names_init_lines(names)))
+    return Path(path)
+
+
+def _names_refusal(names: HomeNames, stderr_lines: list[str]) -> str | None:
+    """The sentence for an emulator that stopped on a refused name (its error answer on stderr)."""
+    for line in reversed(stderr_lines):
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(answer, dict) and "error" in answer:
+            i = answer.get("id")
+            what = f"{names.entries[i][0]} {names.entries[i][1]!r}" if isinstance(i, int) and 0 <= i < len(names) else "a name"
+            return f"the device refused {what} from the home's names: {answer['error']} ({answer.get('code')})"
+    return None
+
+
 class Emulator:
     """A running host emulator process. ``url`` is what ``transport.open_transport`` takes:
-    ``socket://127.0.0.1:PORT`` or a pty path (None for stdio, where ``proc`` has the pipes)."""
+    ``socket://127.0.0.1:PORT`` or a pty path (None for stdio, where ``proc`` has the pipes).
+    ``names``: the home's names, sent to the device before it serves."""
 
-    def __init__(self, binary, serial: str = "tcp:0", env: dict | None = None, args: list[str] | None = None):
+    def __init__(self, binary, serial: str = "tcp:0", env: dict | None = None, args: list[str] | None = None,
+                 names: HomeNames | None = None):
         self.binary = Path(binary)
         self.serial = serial
         self.args = list(args) if args is not None else parse_serial(serial)  # args: e.g. --broker URL --device ID
         self.env = env
+        self.names = names
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
         self.stderr_lines: list[str] = []
 
     def start(self, timeout: float = READY_TIMEOUT) -> "Emulator":
+        init = write_names_init(self.names, _cache_dir()) if self.names else None
+        try:
+            return self._start(timeout, ["--init", str(init)] if init else [])
+        finally:
+            if init:  # read before SE_READY (or the start failed)
+                init.unlink(missing_ok=True)
+
+    def _start(self, timeout: float, init_args: list[str]) -> "Emulator":
         stdio = self.serial == "stdio"
-        self.proc = subprocess.Popen([str(self.binary), *self.args], stdin=subprocess.PIPE if stdio else subprocess.DEVNULL,
+        self.proc = subprocess.Popen([str(self.binary), *init_args, *self.args],
+                                     stdin=subprocess.PIPE if stdio else subprocess.DEVNULL,
                                      stdout=subprocess.PIPE if stdio else subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, env=self.env)
         ready = threading.Event()
+        announced: list[str] = []  # the SE_READY line: set, or the process ended without one
 
         def pump():
             for raw in self.proc.stderr:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 self.stderr_lines.append(line)
                 if line.startswith("SE_READY"):
+                    announced.append(line)
                     parts = line.split()
                     if parts[1] == "tcp":
                         self.url = f"socket://{parts[2]}"
@@ -190,8 +238,11 @@ class Emulator:
             ready.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(timeout) or self.proc.poll() is not None and self.url is None and not stdio:
+        if not ready.wait(timeout) or not announced:
             self.stop()
+            refusal = _names_refusal(self.names, self.stderr_lines) if self.names else None
+            if refusal:
+                raise EmulatorError(refusal + "; fix or remove it in the names file")
             raise EmulatorError("the emulator did not start: " + " | ".join(self.stderr_lines[-5:]))
         return self
 
@@ -224,10 +275,12 @@ class Emulator:
         self.stop()
 
 
-def start_emulator(model_or_package, serial: str = "tcp:0", sanitize: bool = False, progress=None) -> Emulator:
-    """Prepare, build and start an emulator; the caller stops it (or uses ``with``)."""
+def start_emulator(model_or_package, serial: str = "tcp:0", sanitize: bool = False, progress=None,
+                   names: HomeNames | None = None) -> Emulator:
+    """Prepare, build and start an emulator (told ``names``, the home's names, if given); the
+    caller stops it (or uses ``with``)."""
     pkg = prepare_package(model_or_package, progress)
-    return Emulator(build_emulator(pkg, sanitize=sanitize, progress=progress), serial).start()
+    return Emulator(build_emulator(pkg, sanitize=sanitize, progress=progress), serial, names=names).start()
 
 
 # ---- CLI: squeezeedge emulate ----
@@ -253,6 +306,9 @@ def add_emulate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--broker", metavar="URL", help="serve over MQTT instead: mqtt://[user:pass@]host[:port]")
     p.add_argument("--mqtt", action="store_true", help="serve over MQTT on an in-process broker (started here)")
     p.add_argument("--device", default="emulator", help="the device id on the broker (default: emulator)")
+    p.add_argument("--names", metavar="FILE.json",
+                   help='the home\'s names, sent to the device before it serves: {"area": [...], "floor": [...], '
+                        '"name": {"light": [...], ...}} (host emulator over a serial line)')
     p.set_defaults(func=cmd_emulate)
     return p
 
@@ -269,6 +325,18 @@ def wait_while_alive(emu: "Emulator") -> int:
 
 
 def cmd_emulate(args) -> int:
+    names = None
+    if getattr(args, "names", None):
+        if args.board != "host" or getattr(args, "broker", None) or getattr(args, "mqtt", False):
+            print("emulate: --names works with the host emulator on a serial line (pty, tcp or stdio); "
+                  "tell other devices with `squeezeedge names push FILE --port URL` (or --broker URL "
+                  "--device ID) once they run", file=sys.stderr)
+            return 2
+        try:
+            names = HomeNames.load(args.names)
+        except NamesError as e:
+            print(f"emulate: {e}", file=sys.stderr)
+            return 2
     if args.board != "host":
         from .boards import run_board_emulator
 
@@ -288,13 +356,26 @@ def cmd_emulate(args) -> int:
         print(f"emulate: {e}", file=sys.stderr)
         return 2
     if args.serial == "stdio":  # the protocol on our own stdin/stdout
-        proc = subprocess.Popen(argv)
+        init = write_names_init(names) if names else None
+        if init:  # a dry run with no input first, so that a refused name is one sentence, not raw JSON
+            r = subprocess.run([argv[0], "--init", str(init), "--stdio"], stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, errors="replace")
+            if r.returncode != 0:
+                init.unlink(missing_ok=True)
+                refusal = _names_refusal(names, r.stderr.splitlines())
+                print(f"emulate: {refusal + '; fix or remove it in the names file' if refusal else r.stderr.strip()}",
+                      file=sys.stderr)
+                return 2
+        proc = subprocess.Popen([argv[0], *(["--init", str(init)] if init else []), *argv[1:]])
         try:
             return proc.wait()
         except KeyboardInterrupt:
             proc.send_signal(signal.SIGTERM)
             return proc.wait()
-    emu = Emulator(binary, args.serial)
+        finally:
+            if init:
+                init.unlink(missing_ok=True)
+    emu = Emulator(binary, args.serial, names=names)
     try:
         emu.start()
         print(f"emulator listening on {emu.url}  (squeezeedge send 'turn on the light' --port {emu.url}); "

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from . import reference
 from .decode import Answer, decode
+from .gazetteer import Gazetteer, HomeNames
 from .model_file import IntModel
-from .tokenizer import WordPieceTokenizer
+from .tokenizer import Encoding, WordPieceTokenizer
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_MODEL = PRETRAINED_DIR / "default.semodel"
@@ -17,15 +18,27 @@ def tokenizer_for(model: IntModel) -> WordPieceTokenizer:
     return WordPieceTokenizer(model.vocab, model.config.max_len)
 
 
+class Encoder:
+    """Bytes → the tokens a model sees: WordPiece, then the home's names (if any) as placeholders."""
+
+    def __init__(self, model: IntModel, names: HomeNames | None = None):
+        self.tokenizer = tokenizer_for(model)
+        self.gazetteer = Gazetteer(self.tokenizer, names) if names else None
+
+    def encode(self, data: bytes | str) -> Encoding:
+        enc = self.tokenizer.encode(data)
+        return self.gazetteer.apply(enc) if self.gazetteer else enc
+
+
 class ReferenceEngine:
     """The integer reference interpreter (numpy): slow, exact, the definition of the answer."""
 
     name = "reference"
 
-    def __init__(self, model: IntModel):
+    def __init__(self, model: IntModel, names: HomeNames | None = None):
         self.model = model
-        self.tokenizer = tokenizer_for(model)
+        self.encoder = Encoder(model, names)
 
     def classify(self, data: bytes) -> Answer:
-        enc = self.tokenizer.encode(data)
+        enc = self.encoder.encode(data)
         return decode(self.model, data, enc.ids, enc.offsets, reference.run(self.model, enc.ids))

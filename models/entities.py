@@ -314,3 +314,21 @@ def device_domains() -> tuple[str, ...]:
 def device_names(domain: str, split: str) -> tuple[str, ...]:
     """Entity names for a Home Assistant domain (``"light"``, ``"input_boolean"``, ...)."""
     return names(f"name:{DOMAIN_ALIASES.get(domain, domain)}", split)
+
+
+def home_names(split: str = "all"):
+    """The names a home built from our lists has: its areas, floors and entity names by
+    domain. ``"train"``: the training part (what training tells the model); ``"all"``: held-out
+    names too — a real home knows every one of its names, and the model was never trained on
+    the held-out ones, so evaluation with them measures names it has never seen."""
+    from .gazetteer import HomeNames
+
+    if split not in ("train", "all"):
+        raise ValueError(f"unknown split {split!r}; expected 'train' or 'all'")
+
+    def listed(kind: str) -> tuple[str, ...]:
+        train = names(kind, "train")
+        return train if split == "train" else train + names(kind, "heldout")
+
+    return HomeNames.from_lists(listed("area"), listed("floor"),
+                                {domain: listed(f"name:{domain}") for domain in DEVICE_NAMES})

@@ -86,37 +86,14 @@ def evaluate_records(classify: Callable[[bytes], Answer], records: Sequence[tupl
 ENTITY_SLOTS = ("area", "floor", "name")  # Home Assistant fills these from the home's own lists
 
 
-def home_name_lists() -> dict[str, frozenset[str]]:
-    """Every name our data gives a home: area, floor and entity names, held-out ones included
-    (a real home knows all of its names; the model was never trained on the held-out ones)."""
-    from . import entities
-
-    names = {n for values in entities.DEVICE_NAMES.values() for n in values}
-    return {"area": frozenset(entities.AREAS), "floor": frozenset(entities.FLOORS),
-            "name": frozenset(names | set(entities.TIMER_NAMES) | set(entities.ZONES))}
-
-
 def merge_entity_types(slots: dict) -> dict:
     """area, floor and name as one slot type ("entity"): scores spans regardless of their type."""
     return {("entity" if k in ENTITY_SLOTS else k, v) for k, v in slots.items()}
 
 
-def retype_by_lists(slots: dict, lists: dict[str, frozenset[str]]) -> dict:
-    """Each area/floor/name value that is in exactly one of the home's lists takes that list's
-    type: what Home Assistant's matcher does with an installation's names."""
-    out: dict[str, str] = {}
-    for k, v in slots.items():
-        if k in ENTITY_SLOTS:
-            kinds = [kind for kind, names in lists.items() if v in names]
-            k = kinds[0] if len(kinds) == 1 else k
-        out.setdefault(k, v)
-    return out
-
-
 def slot_diagnostics(classify: Callable[[bytes], Answer], examples: Iterable[Example]) -> dict[str, float]:
-    """Slot F1 of in-scope examples three ways: as scored, with area/floor/name merged into one
-    type (how much is typing), and with spans retyped by the home's name lists."""
-    lists = home_name_lists()
+    """Slot F1 of in-scope examples as scored and with area/floor/name merged into one type
+    (how much of the error is typing)."""
     pairs = [(ex.slots, classify(ex.text.encode("utf-8")).slots) for ex in examples if ex.intent is not None]
 
     def f1(view) -> float:
@@ -127,5 +104,4 @@ def slot_diagnostics(classify: Callable[[bytes], Answer], examples: Iterable[Exa
         return _f1(tp, fp, fn)
 
     return {"slot_f1": f1(lambda s, gold: set(s.items())),
-            "slot_f1_entity_types_merged": f1(lambda s, gold: merge_entity_types(s)),
-            "slot_f1_retyped_by_home_lists": f1(lambda s, gold: set((s if gold else retype_by_lists(s, lists)).items()))}
+            "slot_f1_entity_types_merged": f1(lambda s, gold: merge_entity_types(s))}

@@ -10,6 +10,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .examples import Example
+from .gazetteer import Gazetteer
 from .tokenizer import ASCII_LOWER, WordPieceTokenizer, pre_tokenize
 
 IGNORE = -100  # torch's CrossEntropyLoss ignore_index: [CLS] and padding carry no slot tag
@@ -98,7 +99,10 @@ def token_tags(example: Example, offsets: Sequence[tuple[int, int]], continuatio
     return tags
 
 
-def encode_examples(examples: Sequence[Example], tokenizer: WordPieceTokenizer, labels: LabelSpace) -> Batchable:
+def encode_examples(examples: Sequence[Example], tokenizer: WordPieceTokenizer, labels: LabelSpace,
+                    gazetteers: Sequence[Gazetteer | None] | None = None) -> Batchable:
+    """Pad and tag ``examples``; ``gazetteers[i]`` (if given) replaces the names it knows in
+    example i by placeholders, as a device told the home's names does."""
     n, t = len(examples), tokenizer.max_len
     ids = np.zeros((n, t), dtype=np.int64)
     tags = np.full((n, t), IGNORE, dtype=np.int64)
@@ -106,6 +110,8 @@ def encode_examples(examples: Sequence[Example], tokenizer: WordPieceTokenizer, 
     intents = np.zeros(n, dtype=np.int64)
     for row, ex in enumerate(examples):
         enc = tokenizer.encode(ex.text)
+        if gazetteers is not None and gazetteers[row] is not None:
+            enc = gazetteers[row].apply(enc)
         ids[row, : len(enc)] = enc.ids
         tags[row, : len(enc)] = token_tags(ex, enc.offsets, [tokenizer.is_continuation(i) for i in enc.ids], labels)
         lengths[row] = len(enc)

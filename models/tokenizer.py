@@ -145,16 +145,18 @@ def training_words(texts: Iterable[str]) -> Iterable[str]:
                 yield word.lower().decode("ascii")
 
 
-def train_vocab(texts: Iterable[str], vocab_size: int = 1024) -> list[str]:
+def train_vocab(texts: Iterable[str], vocab_size: int = 1024, reserved: Sequence[str] = ()) -> list[str]:
     """Learn a WordPiece vocabulary by byte-pair merges over our own pre-tokenized words.
 
     Deterministic (ties go to the alphabetically first pair), which Hugging Face's trainer is
     not: the same data must give the same vocabulary, or a model cannot be reproduced from a
     seed. Every ASCII letter, digit and punctuation byte is in the vocabulary, alone and (for
-    letters) as a continuation, so no ASCII word ever becomes [UNK].
+    letters) as a continuation, so no ASCII word ever becomes [UNK]. ``reserved`` entries
+    (tokens the tokenizer never produces: the home-name placeholders) follow the alphabet.
     """
     alphabet = [chr(c) for c in range(0x21, 0x7F) if not 0x41 <= c <= 0x5A]
     vocab = list(SPECIAL_TOKENS) + alphabet + [CONTINUATION + c for c in "abcdefghijklmnopqrstuvwxyz"]
+    vocab += [r for r in reserved if r not in vocab]
     if vocab_size < len(vocab) + 16:
         raise ValueError(f"vocab_size must be at least {len(vocab) + 16}")
     known = set(vocab)

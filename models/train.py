@@ -18,9 +18,11 @@ from . import intmath as im
 from .architecture import SqueezeBert
 from .config import PRESETS, ModelConfig
 from .decode import Answer, decode_slots
-from .engine import ReferenceEngine
+from .engine import Encoder, ReferenceEngine
+from .entities import home_names
 from .evaluate import Metrics, evaluate, evaluate_records, load_paraphrases, score
 from .examples import Example
+from .gazetteer import NAME, PLACEHOLDERS, Gazetteer, HomeNames
 from .labels import IGNORE, Batchable, LabelSpace, build_value_table, encode_examples, negated_labels
 from .model_file import IntModel
 from .quantize import quantize
@@ -39,6 +41,11 @@ class TrainOptions:
     samples_per_template: int = 40
     calibration_size: int = 2000
     max_false_rejection: float = 0.02  # on dev, when choosing the out-of-scope threshold
+    # Training sentences see the home's names as placeholders, except this share (a device
+    # told no names, or a name missing from its lists) ...
+    without_names: float = 0.25
+    # ... and this share, whose entity names all become the generic [name] (unknown domains).
+    generic_names: float = 0.1
     config: ModelConfig | None = None  # overrides the preset's shapes (tests use tiny ones)
     # Models this small train fastest on one thread; more threads spin against each other
     # (and against anything else on the machine: 50x slower measured on a busy 2-core box).
@@ -105,12 +112,13 @@ def train_float(cfg: ModelConfig, labels: LabelSpace, data: Batchable, opts: Tra
 class FloatEngine:
     """The float model behind the engine interface (for the float-vs-int8 comparison)."""
 
-    def __init__(self, model: SqueezeBert, tokenizer: WordPieceTokenizer, int_model: IntModel):
-        self.model, self.tokenizer, self.int_model = model, tokenizer, int_model
+    def __init__(self, model: SqueezeBert, int_model: IntModel, names: HomeNames | None = None):
+        self.model, self.int_model = model, int_model
+        self.encoder = Encoder(int_model, names)
 
     @torch.no_grad()
     def classify(self, data: bytes) -> Answer:
-        enc = self.tokenizer.encode(data)
+        enc = self.encoder.encode(data)
         ids = torch.tensor([enc.ids])
         intent_logits, slot_logits = self.model(ids, torch.tensor([len(enc)]))
         probs = torch.softmax(intent_logits[0].double(), -1)
@@ -146,6 +154,22 @@ def intent_slots(examples: Sequence[Example]) -> dict[str, list[str]]:
     return {intent: sorted(slots) for intent, slots in sorted(seen.items())}
 
 
+def training_gazetteers(n: int, tokenizer: WordPieceTokenizer, opts: TrainOptions) -> list[Gazetteer | None]:
+    """For each of ``n`` training sentences: the training home's names, the same names all as
+    generic [name]s, or none (shares set by ``opts``)."""
+    home = home_names("train")
+    typed = Gazetteer(tokenizer, home)
+    generic = Gazetteer(tokenizer, HomeNames(tuple((NAME if kind.startswith(NAME) else kind, text)
+                                                   for kind, text in home.entries)))
+    rng = random.Random(opts.training_seed)
+    out: list[Gazetteer | None] = []
+    for _ in range(n):
+        r = rng.random()
+        out.append(None if r < opts.without_names else generic if r < opts.without_names + opts.generic_names
+                   else typed)
+    return out
+
+
 def run_training(dataset, opts: TrainOptions) -> TrainResult:
     """Train, quantize, pick the out-of-scope threshold on dev, and measure on test."""
     started = time.monotonic()
@@ -157,33 +181,41 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
     # the network learns signed slots as their own labels; dev/test keep Home Assistant's values
     train, dev, test = [negated_labels(ex) for ex in dataset.train], dataset.dev, dataset.test
 
-    vocab = train_vocab((ex.text for ex in train), cfg.vocab_size)
+    vocab = train_vocab((ex.text for ex in train), cfg.vocab_size, reserved=PLACEHOLDERS)
     if len(vocab) != cfg.vocab_size:  # a small corpus may yield fewer pieces than asked for
         cfg = ModelConfig.from_dict({**cfg.to_dict(), "vocab_size": len(vocab)})
     tokenizer = WordPieceTokenizer(vocab, cfg.max_len)
     labels = LabelSpace.from_examples(train)
-    data = encode_examples(train, tokenizer, labels)
+    gazetteers = training_gazetteers(len(train), tokenizer, opts)
+    data = encode_examples(train, tokenizer, labels, gazetteers)
     model = train_float(cfg, labels, data, opts, epochs)
 
     rng = np.random.default_rng(opts.seed)
     calib_idx = rng.choice(len(train), size=min(opts.calibration_size, len(train)), replace=False)
-    calib = encode_examples([train[i] for i in sorted(calib_idx)], tokenizer, labels)
+    calib = encode_examples([train[i] for i in sorted(calib_idx)], tokenizer, labels,
+                            [gazetteers[i] for i in sorted(calib_idx)])
     int_model = quantize(model, calib, labels, vocab, build_value_table(train),
                          info={"preset": opts.preset, "seed": opts.seed, "init_seed": opts.training_seed,
                                "epochs": epochs})
     int_model.intent_slots = intent_slots(train)
-    reference = ReferenceEngine(int_model)
+    # Measured as a device told its home's names (every one, held-out ones included), and as
+    # one told none; the out-of-scope threshold is chosen for the former.
+    home = home_names("all")
+    reference = ReferenceEngine(int_model, home)
     int_model.oos_threshold = choose_threshold(reference.classify, dev, opts.max_false_rejection)
-    float_engine = FloatEngine(model, tokenizer, int_model)
+    float_engine = FloatEngine(model, int_model, home)
+    nameless = ReferenceEngine(int_model)
 
     metrics: dict[str, dict[str, Metrics]] = {}
     for split, examples in (("test", test), ("dev", dev)):
         metrics[split] = {"float": evaluate(float_engine.classify, examples),
-                          "int8": evaluate(reference.classify, examples)}
+                          "int8": evaluate(reference.classify, examples),
+                          "int8 no names": evaluate(nameless.classify, examples)}
     paraphrases = load_paraphrases() if (Path(__file__).parent / "data" / "paraphrase_dev.jsonl").exists() else []
     if paraphrases:
         metrics["paraphrase"] = {"float": evaluate_records(float_engine.classify, paraphrases),
-                                 "int8": evaluate_records(reference.classify, paraphrases)}
+                                 "int8": evaluate_records(reference.classify, paraphrases),
+                                 "int8 no names": evaluate_records(nameless.classify, paraphrases)}
     seconds = time.monotonic() - started
     int_model.info.update({
         "train_seconds": round(seconds, 1),

@@ -105,6 +105,25 @@ def qemu_board_device(elf, board: str):
         q.stop()
 
 
+def assert_answers_with_the_homes_names(device, n: int) -> None:
+    """Tell the device every name of the example home (over its serial line, as `squeezeedge names
+    push` does): it stores them all and answers ``n`` held-out sentences like the reference told
+    the same names. The device's names are cleared again afterwards."""
+    from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
+    from squeezeedge.models.entities import home_names
+    from squeezeedge.models.model_file import IntModel
+    from squeezeedge.names import push_names
+
+    names = home_names("all")
+    reference = ReferenceEngine(IntModel.load(DEFAULT_MODEL), names)
+    try:
+        assert push_names(device.transport, names) == len(reference.encoder.gazetteer)
+        bad = mismatches(device, reference, held_out_test_sentences(n))
+        assert not bad, bad[:3]
+    finally:
+        device.transport.command("names_clear")
+
+
 def held_out_test_sentences(n: int) -> list[str]:
     """``n`` sentences of the real held-out test split (seed 0), spread over all of it."""
     from squeezeedge.models.dataset import build_dataset

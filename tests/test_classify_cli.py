@@ -72,3 +72,28 @@ def test_a_missing_model_file_is_one_clear_error(tmp_path):
                            "hi"], capture_output=True, timeout=60)
     assert proc.returncode == 2
     assert b"no such model file" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_a_names_file_tells_classify_the_homes_names(tiny_model_path, tmp_path):
+    from squeezeedge.classify import classify_line
+    from squeezeedge.models.engine import ReferenceEngine
+    from squeezeedge.models.gazetteer import HomeNames
+    from squeezeedge.models.model_file import IntModel
+
+    names = tmp_path / "home.json"
+    names.write_text(json.dumps({"area": ["sunroom"], "name": {"light": ["reading lamp"]}}))
+    text = b"turn on the reading lamp in the sunroom"
+    engine = ReferenceEngine(IntModel.load(tiny_model_path), HomeNames.load(names))
+    pieces = [engine.model.vocab[i] for i in engine.encoder.encode(text).ids]
+    assert [p for p in pieces if p.startswith("[") and p != "[CLS]"] == ["[name:light]", "[area]"]
+    (out,) = classify(tiny_model_path, text + b"\n", "--names", str(names))
+    assert out == classify_line(engine, text)
+
+
+def test_a_bad_names_file_is_one_clear_error(tiny_model_path, tmp_path):
+    names = tmp_path / "home.json"
+    names.write_text('{"rooms": ["sunroom"]}')
+    proc = subprocess.run([sys.executable, "-m", "squeezeedge", "classify", "--model", str(tiny_model_path),
+                           "--names", str(names), "hello"], capture_output=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert proc.stderr.decode().count("\n") == 1 and "unknown key(s) ['rooms']" in proc.stderr.decode()

@@ -21,13 +21,9 @@ def test_no_held_out_sentence_is_in_the_training_split(tiny_dataset):
 
 
 def test_diagnostics_separate_typing_errors_from_missed_spans():
-    from squeezeedge.models.evaluate import merge_entity_types, retype_by_lists
+    from squeezeedge.models.evaluate import merge_entity_types
 
-    lists = {"area": frozenset({"sauna"}), "floor": frozenset({"loft", "sauna"}), "name": frozenset({"desk lamp"})}
     # a span found but typed wrong counts once the types merge
     assert merge_entity_types({"floor": "sauna", "domain": "light"}) == merge_entity_types({"area": "sauna",
                                                                                              "domain": "light"})
-    # the home's lists settle a name found in exactly one of them, and leave ambiguous ones alone
-    assert retype_by_lists({"area": "desk lamp", "brightness": "5"}, lists) == {"name": "desk lamp", "brightness": "5"}
-    assert retype_by_lists({"name": "sauna"}, lists) == {"name": "sauna"}
-    assert retype_by_lists({"area": "loft"}, lists) == {"floor": "loft"}
+    assert merge_entity_types({"floor": "sauna"}) != merge_entity_types({"area": "sauna ii"})

@@ -104,6 +104,10 @@ def test_a_pipelined_burst_loses_no_line(device, held_out):
     assert [_answer(r) | {"id": 0} for r in first] == [_answer(r) | {"id": 0} for r in second]
 
 
+def test_told_the_homes_names_it_answers_like_the_reference(device):
+    fw.assert_answers_with_the_homes_names(device, 60)
+
+
 def test_garbage_never_hangs_it(device):
     fw.assert_survives_garbage(device)
 

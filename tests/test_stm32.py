@@ -67,6 +67,10 @@ def test_held_out_sentences_match_the_reference(device, reference):
     assert not bad, bad[:3]
 
 
+def test_told_the_homes_names_it_answers_like_the_reference(device):
+    fw.assert_answers_with_the_homes_names(device, 60)
+
+
 def test_garbage_never_hangs_it(device):
     fw.assert_survives_garbage(device)
 

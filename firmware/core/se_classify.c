@@ -40,6 +40,7 @@ se_status_t se_classify(const se_classifier_t *clf, const uint8_t *data, int32_t
   tok->ends = clf->ends;
   tok->capacity = clf->meta->max_len;
   st = se_tokenize(clf->meta, data, len, tok);
+  if (st == SE_STATUS_OK) st = se_names_apply(clf->names, clf->meta, tok);
   if (st != SE_STATUS_OK) return st;
   rc = clf->run(tok->ids, tok->length, clf->intent_logits, clf->slot_logits, clf->arena);
   if (rc != 0) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "se_decode.h"
 #include "se_meta.h"
+#include "se_names.h"
 #include "se_status.h"
 #include "se_tokenizer.h"
 
@@ -45,6 +46,7 @@ typedef struct {
   int32_t phrase_cap;
   se_slot_value_t *slot_values; /* meta->n_slots (at least 1) */
   int32_t slot_values_cap;
+  const se_names_t *names;      /* the home's names, applied after tokenizing; NULL: none */
 } se_classifier_t;
 
 #define SE_CLASSIFY_PHRASE_BYTES(max_len) (SE_MAX_TEXT_BYTES + (max_len) + 8)

@@ -5,7 +5,8 @@
  *
  * Header-only because the sizes come from the model package: include it only where model.h and
  * model_meta.h are on the include path. A port may define SE_LINE_MAX / SE_OUT_MAX (request line
- * and answer buffer bytes) before including it. */
+ * and answer buffer bytes) and SE_NAMES_MAX / SE_NAMES_IDS_MAX (the home's names: entries and
+ * their token ids in total; 6 + 2 bytes of RAM each) before including it. */
 #ifndef SE_DEVICE_H
 #define SE_DEVICE_H
 
@@ -26,6 +27,16 @@
 #ifndef SE_OUT_MAX
 #define SE_OUT_MAX 4096
 #endif
+/* Room for a large home (home_names("all"): 520 names) with margin. */
+#ifndef SE_NAMES_MAX
+#define SE_NAMES_MAX 600
+#endif
+#ifndef SE_NAMES_IDS_MAX
+#define SE_NAMES_IDS_MAX 2048
+#endif
+#if SE_NAMES_MAX < 1 || SE_NAMES_IDS_MAX < 1 || SE_NAMES_IDS_MAX > 65535
+#error "SE_NAMES_MAX must be >= 1 and SE_NAMES_IDS_MAX 1..65535 (entries address ids with 16 bits)"
+#endif
 #if SE_LINE_MAX < SE_PROTOCOL_MIN_LINE || SE_OUT_MAX < SE_PROTOCOL_MIN_OUT
 #error "SE_LINE_MAX / SE_OUT_MAX are below the protocol's minimum (se_protocol.h)"
 #endif
@@ -40,6 +51,9 @@ typedef struct {
   uint8_t line[SE_LINE_MAX];
   uint8_t text[SE_LINE_MAX];
   char out[SE_OUT_MAX];
+  se_name_entry_t name_entries[SE_NAMES_MAX];
+  uint16_t name_ids[SE_NAMES_IDS_MAX];
+  se_names_t names;
   se_classifier_t clf;
   se_protocol_t proto;
 } se_device_t;
@@ -63,7 +77,12 @@ static inline se_status_t se_device_init(se_device_t *d, const char *device, con
   c->phrase_cap = (int32_t)sizeof d->phrase_buf;
   c->slot_values = d->slot_values;
   c->slot_values_cap = SE_META_N_SLOTS + 1;
+  if (se_names_init(&d->names, d->name_ids, SE_NAMES_IDS_MAX, d->name_entries, SE_NAMES_MAX) != SE_STATUS_OK) {
+    return SE_STATUS_BUFFER;
+  }
+  c->names = &d->names;
   p->clf = c;
+  p->names = &d->names;
   p->write = write;
   p->write_ctx = write_ctx;
   p->clock = clock;

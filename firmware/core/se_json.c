@@ -277,6 +277,18 @@ se_status_t se_json_parse_request(const uint8_t *line, int32_t n, uint8_t *text_
         memcpy(req->cmd, tmp, (size_t)clen);
         req->cmd[clen] = 0;
         req->has_cmd = 1;
+      } else if (strcmp((const char *)key, "kind") == 0 && c.i < c.n && c.s[c.i] == '"') {
+        /* measure first: an overlong kind is the caller's "unknown kind", not a JSON error */
+        int32_t at = c.i, klen = 0;
+        if (!parse_string(&c, NULL, 0, &klen, why)) return SE_STATUS_PARSE;
+        req->kind_len = klen;
+        req->has_kind = 1;
+        req->kind[0] = 0;
+        if (klen <= SE_JSON_MAX_KIND) {
+          c.i = at;
+          if (!parse_string(&c, (uint8_t *)req->kind, SE_JSON_MAX_KIND, &klen, why)) return SE_STATUS_PARSE;
+          req->kind[klen] = 0;
+        }
       } else {
         if (!parse_scalar(&c, why)) return SE_STATUS_PARSE;
         if (strcmp((const char *)key, "id") == 0) {
@@ -285,8 +297,9 @@ se_status_t se_json_parse_request(const uint8_t *line, int32_t n, uint8_t *text_
           if (!se_utf8_valid(c.s + vstart, c.i - vstart, &bad)) { *why = "id is not valid UTF-8"; return SE_STATUS_PARSE; }
           req->id = (const char *)(c.s + vstart);
           req->id_len = c.i - vstart;
-        } else if (strcmp((const char *)key, "text") == 0 || strcmp((const char *)key, "cmd") == 0) {
-          *why = "text and cmd must be strings";
+        } else if (strcmp((const char *)key, "text") == 0 || strcmp((const char *)key, "cmd") == 0 ||
+                   strcmp((const char *)key, "kind") == 0) {
+          *why = "text, cmd and kind must be strings";
           return SE_STATUS_PARSE;
         }
       }

@@ -24,7 +24,11 @@ void se_jw_int(se_jw_t *w, int64_t v);
 /* A fixed-point number q / 10000 printed with four decimals ("0.9731", "1.0000"). */
 void se_jw_q4(se_jw_t *w, int32_t q);
 
-/* A parsed request: {"id": <scalar>, "text": "...", "cmd": "..."}; other keys are ignored. */
+/* Longest "kind" kept (a longer one is reported by its length only: no kind is that long). */
+#define SE_JSON_MAX_KIND 40
+
+/* A parsed request: {"id": <scalar>, "text": "...", "cmd": "...", "kind": "..."}; other keys
+ * are ignored. */
 typedef struct {
   const char *id;      /* raw JSON token of "id" (valid JSON), or NULL */
   int32_t id_len;
@@ -33,6 +37,9 @@ typedef struct {
   int has_text;
   char cmd[16];        /* "cmd" value (NUL-terminated), valid when has_cmd */
   int has_cmd;
+  char kind[SE_JSON_MAX_KIND + 1]; /* "kind" value, NUL-terminated when kind_len <= SE_JSON_MAX_KIND */
+  int32_t kind_len;    /* its length in bytes (may exceed SE_JSON_MAX_KIND: then kind is "") */
+  int has_kind;
 } se_request_t;
 
 #define SE_JSON_MAX_ID 64

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "se_json.h"
+#include "se_utf8.h"
 
 se_status_t se_protocol_init(se_protocol_t *p) {
   if (!p || !p->clf || !p->write || !p->line || !p->text_buf || !p->out) return SE_STATUS_NULL;
@@ -181,6 +182,7 @@ static void info_reply(se_protocol_t *p, const se_request_t *req, const char *cm
     se_jw_raw(&w, ",\"slots\":"); se_jw_int(&w, meta->n_slots);
     se_jw_raw(&w, ",\"oos_threshold\":"); se_jw_q4(&w, meta->oos_threshold);
     se_jw_raw(&w, ",\"arena_bytes\":"); se_jw_int(&w, p->arena_bytes);
+    se_jw_raw(&w, ",\"names\":"); se_jw_int(&w, p->names ? p->names->n : 0);
   }
   se_jw_raw(&w, "}");
   send(p, &w);
@@ -189,6 +191,107 @@ static void info_reply(se_protocol_t *p, const se_request_t *req, const char *cm
 static int is_command(const char *cmd) {
   return strcmp(cmd, "info") == 0 || strcmp(cmd, "version") == 0 || strcmp(cmd, "stats") == 0 ||
          strcmp(cmd, "ping") == 0;
+}
+
+/* {"names":N,"names_max":M,"name_tokens":T,"name_tokens_max":TM}; names_clear empties the table first. */
+static void names_reply(se_protocol_t *p, const se_request_t *req, int clear) {
+  const se_names_t *nm = p->names;
+  se_jw_t w;
+  if (clear && p->names) se_names_clear(p->names);
+  se_jw_init(&w, p->out, p->out_cap);
+  begin(&w, req);
+  se_jw_raw(&w, "\"names\":"); se_jw_int(&w, nm ? nm->n : 0);
+  if (!clear) {
+    se_jw_raw(&w, ",\"names_max\":"); se_jw_int(&w, nm ? nm->cap : 0);
+    se_jw_raw(&w, ",\"name_tokens\":"); se_jw_int(&w, nm ? nm->n_ids : 0);
+    se_jw_raw(&w, ",\"name_tokens_max\":"); se_jw_int(&w, nm ? nm->ids_cap : 0);
+  }
+  se_jw_raw(&w, "}");
+  send(p, &w);
+}
+
+/* {"cmd":"names_add","kind":K,"text":T} → {"names":N} (a duplicate is not an error: N is unchanged). */
+static void names_add_reply(se_protocol_t *p, const se_request_t *req) {
+  const se_classifier_t *clf = p->clf;
+  se_tokens_t scratch;
+  se_name_result_t result = SE_NAME_ADDED;
+  se_status_t st;
+  int32_t bad = 0;
+  if (!p->names) {
+    error_reply(p, req, "names_unsupported", "this firmware has no names table");
+    return;
+  }
+  if (!req->has_kind || !req->has_text) {
+    error_reply(p, req, "bad_request",
+                "names_add needs \"kind\" (area, floor, name or name:<domain>) and \"text\" (the name)");
+    return;
+  }
+  if (req->kind_len > SE_JSON_MAX_KIND) {
+    error_reply(p, req, "unknown_kind", "unknown kind: use area, floor, name or name:<domain>");
+    return;
+  }
+  if (!se_utf8_valid(req->text, req->text_len, &bad)) {
+    error_reply(p, req, "bad_name", "name is not valid UTF-8");
+    return;
+  }
+  /* the classifier's token buffers are free between commands */
+  scratch.ids = clf->ids;
+  scratch.starts = clf->starts;
+  scratch.ends = clf->ends;
+  scratch.capacity = clf->meta->max_len;
+  scratch.length = 0;
+  scratch.truncated = 0;
+  st = se_names_add(p->names, clf->meta, (const uint8_t *)req->kind, req->kind_len, req->text, req->text_len,
+                    &scratch, &result);
+  if (st == SE_STATUS_OK) {
+    se_jw_t w;
+    se_jw_init(&w, p->out, p->out_cap);
+    begin(&w, req);
+    se_jw_raw(&w, "\"names\":");
+    se_jw_int(&w, p->names->n);
+    se_jw_raw(&w, "}");
+    send(p, &w);
+    return;
+  }
+  switch (st == SE_STATUS_INPUT ? result : SE_NAME_ADDED) {
+    case SE_NAME_BAD_KIND:
+      error_reply(p, req, "unknown_kind", "unknown kind: use area, floor, name or name:<domain>");
+      break;
+    case SE_NAME_NO_PLACEHOLDERS:
+      error_reply(p, req, "names_unsupported", "this model was trained without home names (no placeholder "
+                  "tokens); retrain it with this version of squeezeedge");
+      break;
+    case SE_NAME_NO_WORDS:
+      error_reply(p, req, "bad_name", "name has no words");
+      break;
+    case SE_NAME_UNREADABLE:
+      error_reply(p, req, "bad_name", "name is too long or has characters the model cannot read");
+      break;
+    case SE_NAME_FULL: {
+      char msg[120];
+      se_jw_t m;
+      se_jw_init(&m, msg, (int32_t)sizeof msg - 1);
+      se_jw_raw(&m, "the names table is full (");
+      se_jw_int(&m, p->names->cap);
+      se_jw_raw(&m, " names, ");
+      se_jw_int(&m, p->names->ids_cap);
+      se_jw_raw(&m, " tokens): send names_clear first, then fewer or shorter names");
+      msg[m.len] = 0;
+      error_reply(p, req, "names_full", msg);
+      break;
+    }
+    default:
+      error_reply(p, req, "internal", "adding the name failed");
+      break;
+  }
+}
+
+/* Commands answered from a plain "/cmd" line as well as from {"cmd": ...}. */
+static int names_command(se_protocol_t *p, const se_request_t *req, const char *cmd) {
+  if (strcmp(cmd, "names") == 0) names_reply(p, req, 0);
+  else if (strcmp(cmd, "names_clear") == 0) names_reply(p, req, 1);
+  else return 0;
+  return 1;
 }
 
 void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len, int32_t total, int overflow) {
@@ -206,8 +309,14 @@ void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len,
       return;
     }
     if (req.has_cmd) {
+      if (strcmp(req.cmd, "names_add") == 0) {
+        names_add_reply(p, &req);
+        return;
+      }
+      if (names_command(p, &req, req.cmd)) return;
       if (!is_command(req.cmd)) {
-        error_reply(p, &req, "unknown_command", "unknown command; use info, version, stats or ping");
+        error_reply(p, &req, "unknown_command",
+                    "unknown command; use info, version, stats, ping, names, names_add or names_clear");
         return;
       }
       info_reply(p, &req, req.cmd);
@@ -225,6 +334,7 @@ void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len,
     if (len - 1 < (int32_t)sizeof cmd) {
       memcpy(cmd, line + 1, (size_t)(len - 1));
       cmd[len - 1] = 0;
+      if (strlen(cmd) == (size_t)(len - 1) && names_command(p, NULL, cmd)) return;
       if (strlen(cmd) == (size_t)(len - 1) && is_command(cmd)) {
         info_reply(p, NULL, cmd);
         return;

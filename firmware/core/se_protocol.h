@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include "se_classify.h"
+#include "se_names.h"
 #include "se_status.h"
 
 #define SE_PROTOCOL_VERSION 1
@@ -24,6 +25,7 @@ typedef struct {
 typedef struct {
   /* configuration (set before se_protocol_init) */
   const se_classifier_t *clf;
+  se_names_t *names;            /* the home's names (names_add fills it; clf->names reads it); may be NULL */
   se_write_fn write;
   void *write_ctx;
   se_clock_fn clock;            /* may be NULL: time_us is then 0 */

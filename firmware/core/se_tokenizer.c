@@ -10,8 +10,8 @@ int se_byte_class(uint8_t b) {
   return 3;
 }
 
-/* Id of the piece (cont, key[0..n)), or -1. Binary search over the sorted lookup table. */
-static int32_t lookup(const se_meta_t *meta, int cont, const uint8_t *key, int32_t n) {
+/* Binary search over the sorted lookup table (see se_tokenizer.h). */
+int32_t se_vocab_id(const se_meta_t *meta, int cont, const uint8_t *key, int32_t n) {
   int32_t lo = 0, hi = meta->n_lookup - 1;
   while (lo <= hi) {
     int32_t mid = lo + (hi - lo) / 2;
@@ -58,7 +58,7 @@ static void word_pieces(const se_meta_t *meta, const uint8_t *data, int32_t ws, 
     int32_t end = n < start + meta->max_piece ? n : start + meta->max_piece;
     int32_t id = -1;
     for (; end > start; --end) {
-      id = lookup(meta, start > 0, low + start, end - start);
+      id = se_vocab_id(meta, start > 0, low + start, end - start);
       if (id >= 0) break;
     }
     if (id < 0) {

@@ -25,6 +25,10 @@ typedef struct {
 /* Byte class: 0 space/control, 1 punctuation, 2 digit, 3 letter (incl. every byte >= 0x80). */
 int se_byte_class(uint8_t b);
 
+/* Id of the vocabulary entry (cont, key[0..n)) — cont 1 for a "##" piece, key its body — or -1.
+ * Entries the tokenizer never produces (the home-name placeholders "[area]", ...) are found too. */
+int32_t se_vocab_id(const se_meta_t *meta, int cont, const uint8_t *key, int32_t n);
+
 /* Tokenize data[0..len). Writes [CLS] + pieces, cut after min(capacity, meta->max_len). */
 se_status_t se_tokenize(const se_meta_t *meta, const uint8_t *data, int32_t len, se_tokens_t *out);
 

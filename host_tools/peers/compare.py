@@ -22,7 +22,9 @@ import numpy as np
 
 from ..models.config import PRESETS
 from ..models.decode import Answer, decode
-from ..models.engine import DEFAULT_MODEL, PRETRAINED_DIR, tokenizer_for
+from ..models.engine import DEFAULT_MODEL, PRETRAINED_DIR, Encoder
+from ..models.entities import home_names
+from ..models.gazetteer import supports_names
 from ..models.evaluate import score
 from ..models.model_file import IntModel
 from . import LABELS, PEERS, PeerUnavailable, build, missing, to_our_logits
@@ -206,7 +208,8 @@ def bench_preset(preset: str, peers=PEERS, limit: int | None = None, runs: int =
         model = IntModel.load(path)
     say(f"{preset}: held-out sentences ({'all' if not limit else limit}) and calibration sentences")
     test, calib_ex = held_out(limit)
-    tok = tokenizer_for(model)
+    # the held-out sentences' home, as `squeezeedge eval` measures
+    tok = Encoder(model, home_names("all") if supports_names(model.vocab) else None)
     encoded = [(ex.text.encode("utf-8"), tok.encode(ex.text.encode("utf-8"))) for ex in test]
     calib = [tok.encode(ex.text.encode("utf-8")).ids for ex in calib_ex]
     golds = [(ex.intent, ex.slots) for ex in test]

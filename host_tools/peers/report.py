@@ -153,7 +153,9 @@ def markdown(results, *, command: str, machine: dict, versions: dict, runs: int,
         "calibrated on the same 200 training sentences. Peer outputs are decoded exactly like ours: their int8 "
         "logits are dequantized with the peer's output scale and zero point, requantized to our heads' scales "
         "(round, clip to int8) and passed to `models/decode.py` (intent, out-of-scope threshold, BIO Viterbi), "
-        "so only the network differs.",
+        "so only the network differs. Every engine reads the same token ids: WordPiece, then the example home's "
+        "names (`squeezeedge names example`, the home of the held-out sentences) as placeholder tokens, as a "
+        "device told them does.",
         "",
         "## Summary",
         "",

@@ -1,13 +1,16 @@
 /* SqueezeEdge host emulator: the firmware core and the generated model package, serving the
  * line protocol (firmware/PROTOCOL.md) on stdin/stdout, a TCP socket or a pseudo-terminal.
  *
- *   se_emulator --stdio | --tcp PORT [--host ADDR] | --pty
- *   se_emulator --broker mqtt://[user:pass@]host[:port] --device ID [--config FILE]   (MQTT=1 builds)
+ *   se_emulator [--init FILE] --stdio | --tcp PORT [--host ADDR] | --pty
+ *   se_emulator [--init FILE] --broker mqtt://[user:pass@]host[:port] --device ID [--config FILE]   (MQTT=1 builds)
  *
  * When it is ready it prints one line on stderr: "SE_READY stdio", "SE_READY tcp HOST:PORT",
  * "SE_READY pty /dev/pts/N" or "SE_READY mqtt HOST:PORT DEVICE". SIGINT/SIGTERM stop it.
  * --config FILE holds key=value lines (broker, device, username, password); options given on
- * the command line win over the file. */
+ * the command line win over the file.
+ * --init FILE: each line of FILE is handled as if received before serving (the host tools send the
+ * home's names this way: {"cmd":"names_add",...} lines). Its answers are dropped, except that an
+ * error answer is printed on stderr and the emulator exits with status 2 before SE_READY. */
 #define _DEFAULT_SOURCE
 #define _XOPEN_SOURCE 700
 #include <arpa/inet.h>
@@ -169,15 +172,51 @@ static int run_pty(void) {
   return 0;
 }
 
+/* --init: answers are checked, not sent. An error answer has the key "error" (an id string that
+ * merely contains the word has its quotes escaped, so it cannot look like the key). */
+static int init_failed = 0;
+static void init_write(void *ctx, const uint8_t *data, int32_t len) {
+  (void)ctx;
+  if (init_failed) return;
+  {
+    int32_t i;
+    for (i = 0; i + 8 <= len; ++i) {
+      if (memcmp(data + i, "\"error\":", 8) == 0 && (i == 0 || data[i - 1] != '\\')) {
+        init_failed = 1;
+        fwrite(data, 1, (size_t)len, stderr);
+        return;
+      }
+    }
+  }
+}
+
+static int run_init(const char *path) {
+  uint8_t buf[1024];
+  size_t n;
+  FILE *f = fopen(path, "rb");
+  se_write_fn saved = dev.proto.write;
+  if (!f) {
+    fprintf(stderr, "se_emulator: cannot read --init file %s: %s\n", path, strerror(errno));
+    return 0;
+  }
+  dev.proto.write = init_write;
+  while (!init_failed && (n = fread(buf, 1, sizeof buf, f)) > 0) se_protocol_feed(&dev.proto, buf, (int32_t)n);
+  if (!init_failed) se_protocol_flush(&dev.proto);
+  fclose(f);
+  se_protocol_reset_line(&dev.proto);
+  dev.proto.write = saved;
+  return !init_failed;
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: se_emulator --stdio | --tcp PORT [--host ADDR] | --pty\n"
-                  "       se_emulator --broker mqtt://[user:pass@]host[:port] --device ID [--config FILE]\n");
+  fprintf(stderr, "usage: se_emulator [--init FILE] --stdio | --tcp PORT [--host ADDR] | --pty\n"
+                  "       se_emulator [--init FILE] --broker mqtt://[user:pass@]host[:port] --device ID [--config FILE]\n");
 }
 
 int main(int argc, char **argv) {
   struct sigaction sa;
   const char *host = "127.0.0.1";
-  const char *broker = NULL, *device = NULL, *config = NULL;
+  const char *broker = NULL, *device = NULL, *config = NULL, *init = NULL;
   int i, mode = 0, port = 0;
   for (i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--stdio") == 0) mode = 1;
@@ -187,6 +226,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--broker") == 0 && i + 1 < argc) { mode = 4; broker = argv[++i]; }
     else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[++i];
     else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) { mode = 4; config = argv[++i]; }
+    else if (strcmp(argv[i], "--init") == 0 && i + 1 < argc) init = argv[++i];
     else { usage(); return 2; }
   }
 #ifdef SE_WITH_MQTT
@@ -216,6 +256,7 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
   setup();
+  if (init && !run_init(init)) return 2;
   switch (mode) {
     case 1: return run_stdio();
     case 2: return run_tcp(host, port);
