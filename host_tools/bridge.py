@@ -33,8 +33,10 @@ import threading
 import time
 
 from .classify import MAX_TEXT_BYTES, check_line
+from .models.gazetteer import HomeNames, NamesError
 from .mqtt import (CONNECT_TIMEOUT, MqttError, check_device, parse_broker_url, publish_presence,
                    start_local_broker, topics)
+from .names import push_names
 from .transport import BAUDRATE, DEFAULT_TIMEOUT, Transport, TransportError, open_transport
 
 BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0
@@ -88,7 +90,7 @@ class Bridge:
     """Forward ``squeezeedge/<device>/cmd`` to the board at ``port_url``, answers to ``.../result``."""
 
     def __init__(self, port_url: str, broker_url: str, device: str | None = None, baudrate: int = BAUDRATE,
-                 timeout: float = DEFAULT_TIMEOUT, log=None):
+                 timeout: float = DEFAULT_TIMEOUT, log=None, names=None):
         self.port_url = port_url
         self.broker_url = broker_url
         self.broker = parse_broker_url(broker_url)
@@ -101,6 +103,10 @@ class Bridge:
         self.sw_version = "unknown"
         self.max_line = MIN_MAX_LINE
         self.forwarded = 0
+        # The home's names (HomeNames) the board must know. It keeps them in RAM, so a reset
+        # empties its table: each link check compares the board's count and sends them again.
+        self.names = names
+        self._names_count: int | None = None
         self._transport: Transport | None = None
         self._inbox: queue.Queue[bytes] = queue.Queue()
         self._stop = threading.Event()
@@ -123,10 +129,19 @@ class Bridge:
             self.model = f"{info.get('device', 'board')} (serial bridge)"
             self.sw_version = str(info.get("version", "unknown"))
             self.max_line = int(info.get("max_line", MIN_MAX_LINE))
+            self._sync_names(t)
         except BaseException:
             t.close()
             raise
         self._transport = t
+
+    def _sync_names(self, t: Transport) -> None:
+        """Send the home's names if the board does not hold them (first contact, or it was reset)."""
+        if self.names is None:
+            return
+        if self._names_count is None or t.command("names", self.timeout).get("names") != self._names_count:
+            self._names_count = push_names(t, self.names)
+            self.log(f"told the board the home's names ({self._names_count})")
 
     def _drop_serial(self, why: str) -> None:
         if self._transport is not None:
@@ -262,21 +277,34 @@ class Bridge:
                 self._stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
 
+    def _check_link(self) -> None:
+        """Is the board still there, and does it still hold the home's names?"""
+        self._last_check = time.monotonic()
+        if self._transport is None or self._stop.is_set():
+            return
+        try:
+            self._transport.command("ping", min(self.timeout, 5.0))
+            self._sync_names(self._transport)
+        except TransportError as e:
+            self._drop_serial(str(e))
+        except NamesError as e:  # accepted at start, refused now: another firmware?
+            self.log(f"{e}; no longer sending the home's names")
+            self.names = None
+
     def _run(self) -> None:
+        self._last_check = time.monotonic()
         while not self._stop.is_set():
             self._wait_serial()
             try:
                 payload = self._inbox.get(timeout=PING_INTERVAL)
             except queue.Empty:
-                if self._transport is not None and not self._stop.is_set():
-                    try:
-                        self._transport.command("ping", min(self.timeout, 5.0))
-                    except TransportError as e:
-                        self._drop_serial(str(e))
+                self._check_link()
                 continue
             if payload is None:
                 break
             self._handle(payload)
+            if time.monotonic() - self._last_check > PING_INTERVAL:  # busy links are checked too
+                self._check_link()
 
     # ---- life cycle ----
     def start(self) -> "Bridge":
@@ -338,6 +366,9 @@ def add_bridge_parser(subparsers) -> argparse.ArgumentParser:
                    help="mqtt://[user:pass@]host[:port] (default: start an in-process broker and print its URL)")
     p.add_argument("--baud", type=int, default=BAUDRATE)
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each board answer")
+    p.add_argument("--names", metavar="FILE", help="the home's names (JSON, see `squeezeedge names`): sent to the "
+                                                  "board now and again whenever it lost them (a reset empties its "
+                                                  "table); the bridge then owns the board's names")
     p.set_defaults(func=cmd_bridge)
     return p
 
@@ -351,7 +382,8 @@ def cmd_bridge(args) -> int:
             local = start_local_broker()
             broker = local.url
             print(f"MQTT broker (in-process amqtt) listening on {broker}", flush=True)
-        bridge = Bridge(args.port, broker, device, baudrate=args.baud, timeout=args.timeout)
+        names = HomeNames.load(args.names) if getattr(args, "names", None) else None
+        bridge = Bridge(args.port, broker, device, baudrate=args.baud, timeout=args.timeout, names=names)
         bridge.start()
         url = bridge.broker.url
         print(f"bridging {args.port} as device {device!r} on {url}  "
@@ -361,7 +393,7 @@ def cmd_bridge(args) -> int:
         return 0
     except KeyboardInterrupt:
         return 0
-    except (TransportError, ValueError) as e:
+    except (TransportError, ValueError) as e:  # NamesError is a ValueError
         print(f"bridge: {e}", file=sys.stderr)
         return 2
     finally:

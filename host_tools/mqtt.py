@@ -155,7 +155,8 @@ class LocalBroker:
                             f"{failure[0] if failure else 'timeout'}")
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Shut the broker down; bounded (2 x ``timeout``), so Ctrl-C always ends the program."""
         loop, broker = self._loop, self._broker
         if loop is None or self._thread is None or not self._thread.is_alive():
             return

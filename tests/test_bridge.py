@@ -276,3 +276,24 @@ def test_discovery_payload_is_the_emulators(mosquitto):
         assert raw.encode() == mqtt_mod.discovery_config(device, "SqueezeEdge host emulator", "0.1.0")
     finally:
         emu.stop()
+
+
+def test_the_bridge_gives_the_board_its_names_and_restores_them_after_a_reset(mosquitto, emulator):
+    """With names, the bridge tells the board the home's names at once and again whenever its table
+    is empty (here: cleared through MQTT, as a reset would leave it)."""
+    from squeezeedge.models.entities import home_names
+
+    names = home_names("all")
+    named = ReferenceEngine(IntModel.load(DEFAULT_MODEL), names)
+    with bridge_mod.Bridge(emulator.url, mosquitto.url, "bnames", names=names) as bridge, \
+            mqtt_engine(mosquitto.url, "bnames") as engine:
+        stored = len(named.encoder.gazetteer)
+        assert engine.transport.command("names")["names"] == stored
+        check_against_reference(engine, named, sample(10, offset=3))
+        assert engine.transport.command("names_clear") == {"names": 0}
+        deadline = time.monotonic() + 3 * bridge_mod.PING_INTERVAL + 30
+        while engine.transport.command("names")["names"] != stored:
+            assert time.monotonic() < deadline, "the bridge did not send the names again"
+            time.sleep(0.5)
+        check_against_reference(engine, named, sample(10, offset=5))
+    assert bridge.names is names
