@@ -175,9 +175,15 @@ def cmd_eval(args) -> int:
     from .models.dataset import build_dataset
     from .models.evaluate import evaluate, evaluate_records, load_paraphrases
 
+    from .models.gazetteer import supports_names
     from .names import example_home
 
-    names = None if args.no_names else _load_names(args.names) if args.names else example_home()
+    if args.no_names:
+        names = None
+    elif args.names:
+        names = _load_names(args.names)
+    else:  # the held-out sentences' home, for a model that can take names
+        names = example_home() if supports_names(_load_model(args.model).vocab) else None
     engine = _open_engine(args.engine, args.model, names=names)
     engine.name = f"{engine.name}, {f'{len(names)} home names' if names else 'no home names'}"
     seed = engine.model.info.get("seed", 0) if args.seed is None else args.seed

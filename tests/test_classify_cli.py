@@ -97,3 +97,18 @@ def test_a_bad_names_file_is_one_clear_error(tiny_model_path, tmp_path):
                            "--names", str(names), "hello"], capture_output=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == b""
     assert proc.stderr.decode().count("\n") == 1 and "unknown key(s) ['rooms']" in proc.stderr.decode()
+
+
+def test_eval_measures_with_the_example_homes_names_unless_told_otherwise(tiny_model_path):
+    def eval_json(*args):
+        proc = subprocess.run([sys.executable, "-m", "squeezeedge", "eval", "--model", str(tiny_model_path),
+                               "--split", "paraphrase", "--json", *args], capture_output=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr.decode()
+        (engine, metrics), = json.loads(proc.stdout)["paraphrase"].items()
+        assert metrics["n_in_scope"] >= 200
+        return engine
+
+    from squeezeedge.names import example_home
+
+    assert eval_json() == f"reference, {len(example_home())} home names"
+    assert eval_json("--no-names") == "reference, no home names"
