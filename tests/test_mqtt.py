@@ -166,6 +166,24 @@ def test_answers_equal_reference(broker_url, ref):
         engine.close()
 
 
+def test_names_pushed_over_mqtt_are_used(broker_url):
+    """`squeezeedge names push --broker`: the home's names reach the device over MQTT."""
+    from squeezeedge.models.entities import home_names
+    from squeezeedge.names import push_names
+
+    names = home_names("all")
+    named = ReferenceEngine(IntModel.load(DEFAULT_MODEL), names)
+    device = "nm" + str(abs(hash(broker_url)) % 10000)
+    engine = mqtt_mod.MqttEngine(mqtt_mod.MqttTransport(broker_url, device), "device",
+                                 emulator=mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker_url, device))
+    try:
+        assert push_names(engine.transport, names) == len(named.encoder.gazetteer)
+        for text in sentences()[:40]:
+            assert classify_line(engine, text.encode()) == classify_line(named, text.encode()), text
+    finally:
+        engine.close()
+
+
 def test_status_will_and_discovery(mosquitto):
     device = "willtest"
     t = mqtt_mod.topics(device)
