@@ -423,13 +423,7 @@ def run_board_emulator(args) -> int:
     except (BoardError, EmulatorError) as e:
         print(f"emulate: {e}", file=sys.stderr)
         return 2
-    import signal
-
-    def _terminate(_sig, _frame):  # SIGTERM stops QEMU too, like Ctrl-C
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
+    try:  # Ctrl-C and SIGTERM stop QEMU too (KeyboardInterrupt: cli.interrupt_on_signals)
         print(f"{args.board} (QEMU {q.board.qemu_machine}) {q.board.uart} on {q.url}  "
               f"(squeezeedge send 'turn on the light' --port {q.url}); Ctrl-C stops it", flush=True)
         while q.alive():
@@ -440,7 +434,6 @@ def run_board_emulator(args) -> int:
         return 0
     finally:
         q.stop()
-        signal.signal(signal.SIGTERM, previous)
 
 
 # ---- executed instructions per inference (unicorn) ----

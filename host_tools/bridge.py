@@ -26,7 +26,6 @@ import argparse
 import json
 import queue
 import re
-import signal
 import socket
 import sys
 import threading
@@ -402,10 +401,7 @@ def cmd_bridge(args) -> int:
 
 
 def _serve(bridge: Bridge) -> None:
-    def _terminate(_sig, _frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, _terminate)
+    """Until Ctrl-C or SIGTERM (both KeyboardInterrupt: cli.interrupt_on_signals)."""
     try:
         while True:
             time.sleep(0.5)
@@ -413,15 +409,13 @@ def _serve(bridge: Bridge) -> None:
         pass
     finally:
         bridge.stop()
-        signal.signal(signal.SIGTERM, old)
 
 
 def main(argv=None) -> int:
     """``python -m squeezeedge.bridge --port URL ...`` (the same as ``squeezeedge bridge``)."""
-    parser = argparse.ArgumentParser(prog="squeezeedge")
-    add_bridge_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["bridge", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    from .cli import main as cli_main
+
+    return cli_main(["bridge", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -351,7 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM end every command with KeyboardInterrupt, so emulators, QEMU and brokers
+    it started are stopped; also when we were started with SIGINT ignored (a background job of a
+    shell without job control inherits that, and Python then never raises KeyboardInterrupt)."""
+    def interrupt(_sig, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
+    interrupt_on_signals()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
