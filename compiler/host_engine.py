@@ -102,4 +102,4 @@ class CEngine:
         if self.model is None:
             raise CEngineError("classify needs the model file (vocabulary and labels): CEngine(pkg, model=...)")
         enc = self.encoder.encode(data)
-        return decode(self.model, data, enc.ids, enc.offsets, self.run(enc.ids))
+        return decode(self.model, data, enc.ids, enc.offsets, self.run(enc.ids), self.encoder.names_told)

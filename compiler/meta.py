@@ -7,7 +7,8 @@ package. They define one ``const se_meta_t se_model_meta`` (type in firmware/cor
   exactly mirroring ``WordPieceTokenizer``'s dict (the last duplicate wins; pieces that can never
   match a byte string are left out), plus one continuation flag per token id;
 * intent names (index 0 = out of scope), slot names, the slot value table (sorted per slot);
-* ``oos_threshold``, ``head.conf.{m,n}``, ``exp_table``, ``max_len``;
+* ``oos_threshold`` (and the one of a device told no home names), ``head.conf.{m,n}``,
+  ``exp_table``, ``max_len``;
 * which slots each intent allows (``IntModel.intent_slots``), or NULL when none are listed;
 * slot names as Home Assistant spells them plus a negation flag per slot: the label slot
   ``-volume_step`` becomes name ``volume_step`` with ``slot_negated`` 1 (NULL when none is).
@@ -23,7 +24,7 @@ from ..models.labels import slot_key
 from ..models.model_file import IntModel
 from ..models.tokenizer import CONTINUATION
 
-META_FORMAT_VERSION = 2  # 2: slot_negated
+META_FORMAT_VERSION = 3  # 2: slot_negated; 3: oos_threshold_no_names
 
 
 def _c_bytes(data: bytes) -> str:
@@ -147,7 +148,8 @@ extern const se_meta_t se_model_meta;
   {int(model.oos_threshold)}, {conf_m}, {conf_n},
   exp_table,
   {"intent_slot_allowed" if intent_slots else "NULL"},
-  {"slot_negated" if any(negated) else "NULL"}
+  {"slot_negated" if any(negated) else "NULL"},
+  {model.threshold(names_told=False)}
 }};
 """)
     return h, "\n".join(parts)

@@ -52,7 +52,8 @@ def _model_digest(model: IntModel) -> str:
 
     h = hashlib.sha256()
     meta = {"meta_format": META_FORMAT_VERSION, "config": model.config.to_dict(), "vocab": model.vocab, "intents": model.intents, "slots": model.slots,
-            "oos_threshold": model.oos_threshold, "value_table": model.value_table,
+            "oos_threshold": model.oos_threshold, "oos_threshold_without_names": model.oos_threshold_without_names,
+            "value_table": model.value_table,
             "intent_slots": getattr(model, "intent_slots", None)}
     h.update(json.dumps(meta, sort_keys=True).encode())
     for name in sorted(model.arrays):

@@ -31,13 +31,13 @@ class Answer:
         return {"text": text, "intent": self.intent, "confidence": self.confidence, "slots": self.slots}
 
 
-def decode_intent(model: IntModel, intent_logits: np.ndarray) -> tuple[str | None, int]:
+def decode_intent(model: IntModel, intent_logits: np.ndarray, names_told: bool = False) -> tuple[str | None, int]:
     """Top intent and its confidence; None when the top class is "out of scope" or the
-    confidence is below the model's threshold."""
+    confidence is below the model's threshold (``model.threshold(names_told)``)."""
     top = im.argmax(intent_logits)
     conf = im.confidence(intent_logits, top, int(model["head.conf.m"][0]), int(model["head.conf.n"][0]),
                          model["exp_table"])
-    if top == 0 or conf < model.oos_threshold:
+    if top == 0 or conf < model.threshold(names_told):
         return None, conf
     return model.intents[top], conf
 
@@ -124,7 +124,9 @@ def decode_slots(model: IntModel, intent: str, data: bytes, ids: Sequence[int], 
     return out
 
 
-def decode(model: IntModel, data: bytes, ids: Sequence[int], offsets, logits: Logits) -> Answer:
-    intent, conf = decode_intent(model, logits.intent)
+def decode(model: IntModel, data: bytes, ids: Sequence[int], offsets, logits: Logits,
+           names_told: bool = False) -> Answer:
+    """The answer; ``names_told``: the device holds home names (they pick the threshold)."""
+    intent, conf = decode_intent(model, logits.intent, names_told)
     slots = decode_slots(model, intent, data, ids, offsets, logits.slots) if intent is not None else {}
     return Answer(intent, conf, slots)

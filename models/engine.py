@@ -25,6 +25,11 @@ class Encoder:
         self.tokenizer = tokenizer_for(model)
         self.gazetteer = Gazetteer(self.tokenizer, names) if names else None
 
+    @property
+    def names_told(self) -> bool:
+        """True when at least one name is known (the device then uses the threshold for names)."""
+        return self.gazetteer is not None and len(self.gazetteer) > 0
+
     def encode(self, data: bytes | str) -> Encoding:
         enc = self.tokenizer.encode(data)
         return self.gazetteer.apply(enc) if self.gazetteer else enc
@@ -41,4 +46,5 @@ class ReferenceEngine:
 
     def classify(self, data: bytes) -> Answer:
         enc = self.encoder.encode(data)
-        return decode(self.model, data, enc.ids, enc.offsets, reference.run(self.model, enc.ids))
+        return decode(self.model, data, enc.ids, enc.offsets, reference.run(self.model, enc.ids),
+                      self.encoder.names_told)

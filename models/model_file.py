@@ -46,6 +46,15 @@ class IntModel:
     # intent → the slots it takes; a word can only be tagged with those (none listed: all)
     intent_slots: dict[str, list[str]] = field(default_factory=dict)
     info: dict = field(default_factory=dict)  # preset, scales, metrics: informational
+    # the threshold of a device told no home names (None: oos_threshold). A model trained with
+    # names is surer of itself when it sees placeholders, so each case gets its own.
+    oos_threshold_without_names: int | None = None
+
+    def threshold(self, names_told: bool) -> int:
+        """The out-of-scope threshold of a device that was (or was not) told home names."""
+        if names_told or self.oos_threshold_without_names is None:
+            return self.oos_threshold
+        return self.oos_threshold_without_names
 
     @property
     def tags(self) -> list[str]:
@@ -83,6 +92,7 @@ class IntModel:
             "intents": self.intents,
             "slots": self.slots,
             "oos_threshold": self.oos_threshold,
+            "oos_threshold_without_names": self.oos_threshold_without_names,
             "value_table": self.value_table,
             "intent_slots": self.intent_slots,
             "info": self.info,
@@ -121,6 +131,8 @@ class IntModel:
             value_table=meta.get("value_table", {}),
             intent_slots=meta.get("intent_slots", {}),
             info=meta.get("info", {}),
+            oos_threshold_without_names=(None if meta.get("oos_threshold_without_names") is None
+                                         else int(meta["oos_threshold_without_names"])),
         )
         model.validate(str(path))
         return model

@@ -124,7 +124,7 @@ class FloatEngine:
         probs = torch.softmax(intent_logits[0].double(), -1)
         top = int(torch.argmax(probs))
         conf = int(math.floor(float(probs[top]) * im.CONF_ONE + 0.5))
-        if top == 0 or conf < self.int_model.oos_threshold:
+        if top == 0 or conf < self.int_model.threshold(self.encoder.names_told):
             return Answer(None, conf)
         intent = self.int_model.intents[top]
         slots = decode_slots(self.int_model, intent, data, enc.ids, enc.offsets, slot_logits[0].numpy())
@@ -199,12 +199,14 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
                                "epochs": epochs})
     int_model.intent_slots = intent_slots(train)
     # Measured as a device told its home's names (every one, held-out ones included), and as
-    # one told none; the out-of-scope threshold is chosen for the former.
+    # one told none; each gets its own out-of-scope threshold, chosen on dev.
     home = home_names("all")
     reference = ReferenceEngine(int_model, home)
     int_model.oos_threshold = choose_threshold(reference.classify, dev, opts.max_false_rejection)
-    float_engine = FloatEngine(model, int_model, home)
     nameless = ReferenceEngine(int_model)
+    int_model.oos_threshold_without_names = 0
+    int_model.oos_threshold_without_names = choose_threshold(nameless.classify, dev, opts.max_false_rejection)
+    float_engine = FloatEngine(model, int_model, home)
 
     metrics: dict[str, dict[str, Metrics]] = {}
     for split, examples in (("test", test), ("dev", dev)):

@@ -134,3 +134,23 @@ def test_training_labels_a_negative_number_as_the_negated_slot_with_the_plain_va
                       Example("turn the volume down", "HassSetVolumeRelative", (Span(16, 20, "volume_step", "down"),)),
                       Example("set it to -3", "HassClimateSetTemperature", (Span(10, 12, "temperature", "-3"),))):
         assert negated_labels(unchanged) is unchanged
+
+
+def test_a_device_told_no_names_uses_its_own_out_of_scope_threshold(tmp_path):
+    import dataclasses
+
+    from squeezeedge.models import intmath as im
+    from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
+    from squeezeedge.models.gazetteer import HomeNames
+    from squeezeedge.models.model_file import IntModel
+
+    m = dataclasses.replace(IntModel.load(DEFAULT_MODEL), oos_threshold=im.CONF_ONE + 1, oos_threshold_without_names=0)
+    text = b"turn on the lights in the kitchen"
+    home = HomeNames.from_lists(areas=["kitchen"])
+    assert ReferenceEngine(m).classify(text).intent == "HassTurnOn"
+    assert ReferenceEngine(m, HomeNames()).classify(text).intent == "HassTurnOn"  # an empty list is no names
+    assert ReferenceEngine(m, home).classify(text).intent is None  # every answer is below the names' threshold
+    m.save(tmp_path / "m.semodel")
+    assert IntModel.load(tmp_path / "m.semodel").threshold(False) == 0
+    older = dataclasses.replace(m, oos_threshold_without_names=None)  # files from before: one threshold
+    assert older.threshold(False) == older.threshold(True) == im.CONF_ONE + 1

@@ -51,5 +51,5 @@ se_status_t se_classify(const se_classifier_t *clf, const uint8_t *data, int32_t
   ans->slots = clf->slot_values;
   ans->slots_cap = clf->slot_values_cap;
   return se_decode(clf->meta, data, tok, clf->intent_logits, clf->slot_logits, clf->n_tags, clf->phrase_buf,
-                   clf->phrase_cap, ans);
+                   clf->phrase_cap, clf->names != 0 && clf->names->n > 0, ans);
 }

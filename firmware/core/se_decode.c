@@ -177,15 +177,16 @@ static se_status_t emit_span(const se_meta_t *meta, const uint8_t *data, const s
 
 se_status_t se_decode(const se_meta_t *meta, const uint8_t *data, const se_tokens_t *tok,
                       const int8_t *intent_logits, int8_t *slot_logits, int32_t n_tags,
-                      uint8_t *phrase_buf, int32_t phrase_cap, se_answer_t *ans) {
-  int32_t pos, used = 0, cur_first = -1, cur_last = -1, cur_slot = -1;
+                      uint8_t *phrase_buf, int32_t phrase_cap, int names_told, se_answer_t *ans) {
+  int32_t pos, used = 0, cur_first = -1, cur_last = -1, cur_slot = -1, threshold;
   uint8_t tags[SE_DECODE_MAX_LEN];
   se_status_t st;
   if (!meta || !tok || !intent_logits || !slot_logits || !ans || (!data && tok->length > 1)) return SE_STATUS_NULL;
   ans->n_slots = 0;
   ans->top = se_argmax_i8(intent_logits, meta->n_intents);
   ans->conf_q = se_confidence(meta, intent_logits, meta->n_intents, ans->top);
-  ans->intent = (ans->top == 0 || ans->conf_q < meta->oos_threshold) ? 0 : ans->top;
+  threshold = names_told ? meta->oos_threshold : meta->oos_threshold_no_names;
+  ans->intent = (ans->top == 0 || ans->conf_q < threshold) ? 0 : ans->top;
   if (ans->intent == 0) return SE_STATUS_OK;
   st = best_tags(meta, ans->intent, tok, slot_logits, n_tags, tags);
   if (st != SE_STATUS_OK) return st;

@@ -42,9 +42,11 @@ int32_t se_normalize_phrase(const uint8_t *data, int32_t n, uint8_t *out, int32_
 #define SE_DECODE_MAX_LEN 128
 #define SE_DECODE_MAX_TAGS 128
 
-/* slot_logits is the caller's scratch: decoding overwrites rows with Viterbi back pointers. */
+/* slot_logits is the caller's scratch: decoding overwrites rows with Viterbi back pointers.
+ * names_told: the device holds home names (meta->oos_threshold applies, else
+ * meta->oos_threshold_no_names). */
 se_status_t se_decode(const se_meta_t *meta, const uint8_t *data, const se_tokens_t *tok,
                       const int8_t *intent_logits, int8_t *slot_logits, int32_t n_tags,
-                      uint8_t *phrase_buf, int32_t phrase_cap, se_answer_t *ans);
+                      uint8_t *phrase_buf, int32_t phrase_cap, int names_told, se_answer_t *ans);
 
 #endif /* SE_DECODE_H */

@@ -39,6 +39,9 @@ typedef struct {
   /* [n_slots]: 1 when the slot's value is negated ("turn the volume down by 3" → volume_step
    * "-3"); such a slot shares its name with the plain one. NULL: no slot is negated. */
   const uint8_t *slot_negated;
+  /* The threshold of a device that holds no home names (se_names.h); oos_threshold is the one of
+   * a device that does: the model is surer of itself when names are placeholders. */
+  int32_t oos_threshold_no_names; /* 0..10000 */
 } se_meta_t;
 
 #endif /* SE_META_H */

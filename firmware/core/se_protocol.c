@@ -181,6 +181,7 @@ static void info_reply(se_protocol_t *p, const se_request_t *req, const char *cm
     se_jw_raw(&w, ",\"intents\":"); se_jw_int(&w, meta->n_intents);
     se_jw_raw(&w, ",\"slots\":"); se_jw_int(&w, meta->n_slots);
     se_jw_raw(&w, ",\"oos_threshold\":"); se_jw_q4(&w, meta->oos_threshold);
+    se_jw_raw(&w, ",\"oos_threshold_no_names\":"); se_jw_q4(&w, meta->oos_threshold_no_names);
     se_jw_raw(&w, ",\"arena_bytes\":"); se_jw_int(&w, p->arena_bytes);
     se_jw_raw(&w, ",\"names\":"); se_jw_int(&w, p->names ? p->names->n : 0);
   }

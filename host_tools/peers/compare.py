@@ -129,8 +129,8 @@ def held_out(limit: int | None = None):
     return test, calib
 
 
-def answers_of(model: IntModel, encoded, logits_of) -> list[Answer]:
-    return [decode(model, data, enc.ids, enc.offsets, logits_of(enc.ids)) for data, enc in encoded]
+def answers_of(model: IntModel, encoded, logits_of, names_told: bool = False) -> list[Answer]:
+    return [decode(model, data, enc.ids, enc.offsets, logits_of(enc.ids), names_told) for data, enc in encoded]
 
 
 def confusion(intents: list[str | None], golds: list[str | None]) -> dict:
@@ -216,7 +216,7 @@ def bench_preset(preset: str, peers=PEERS, limit: int | None = None, runs: int =
     engines: dict[str, Engine] = {}
 
     say(f"{preset}: int8 reference interpreter on {len(test)} sentences")
-    ref = answers_of(model, encoded, lambda ids: reference.run(model, ids))
+    ref = answers_of(model, encoded, lambda ids: reference.run(model, ids), tok.names_told)
     engines["reference"] = Engine("reference", "int8 reference", score(golds, ref).as_dict())
 
     with tempfile.TemporaryDirectory(prefix="se-bench-") as d:
@@ -224,7 +224,7 @@ def bench_preset(preset: str, peers=PEERS, limit: int | None = None, runs: int =
         say(f"{preset}: compiling (host, cortex-m4)")
         ram, m4dir = our_memory(model, work)
         c = CEngine(model)
-        ours = answers_of(model, encoded, c.run)
+        ours = answers_of(model, encoded, c.run, tok.names_told)
         mismatches = sum(a != b for a, b in zip(ours, ref))
         engines["c"] = Engine("c", "generated C", score(golds, ours).as_dict(), size_bytes=ram["flash"],
                               arena_bytes=ram["arena"])
@@ -263,7 +263,8 @@ def bench_preset(preset: str, peers=PEERS, limit: int | None = None, runs: int =
                 continue
             e.size_bytes, e.arena_bytes, e.notes = p.size_bytes, p.arena_bytes, p.notes
             try:
-                peer_answers = answers_of(model, encoded, lambda ids: to_our_logits(model, *p.run(ids)))
+                peer_answers = answers_of(model, encoded, lambda ids: to_our_logits(model, *p.run(ids)),
+                                          tok.names_told)
             except Exception as err:  # noqa: BLE001 - e.g. TFLite Micro failing inside invoke
                 e.status = f"fails at run time: {str(err).strip()[:300]}"
                 continue
