@@ -20,7 +20,7 @@ from .config import PRESETS, ModelConfig
 from .decode import Answer, decode_slots
 from .engine import Encoder, ReferenceEngine
 from .entities import home_names
-from .evaluate import Metrics, evaluate, evaluate_records, load_paraphrases, score
+from .evaluate import Metrics, evaluate, evaluate_records, load_paraphrases
 from .examples import Example
 from .gazetteer import NAME, PLACEHOLDERS, Gazetteer, HomeNames
 from .labels import IGNORE, Batchable, LabelSpace, build_value_table, encode_examples, negated_labels
