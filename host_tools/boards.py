@@ -393,10 +393,12 @@ def icount_report(elf, board: str = "stm32f405", texts=None, names=None) -> str:
     """Instructions per inference and the time they take at one instruction per cycle (a lower
     bound: flash wait states and multi-cycle loads add to it; QEMU is not cycle-accurate).
     With ``names`` (HomeNames), the device is told them first and the table is measured again."""
+    from .names import add_requests
+
     hz = CPU_HZ[board]
     rows = []
     for told in ([None, names] if names else [None]):
-        setup = [] if told is None else [json.dumps({"cmd": "names_add", "kind": k, "text": t}) for k, t in told.entries]
+        setup = [] if told is None else [json.dumps(request) for request in add_requests(told)]
         rows.append(f"executed instructions per line on {board} (unicorn; ms at {hz // 1_000_000} MHz, 1 instruction/cycle)"
                     + (f", told the example home's {len(told)} names:" if told else ", no home names:"))
         for r in count_firmware_instructions(elf, texts or ICOUNT_SENTENCES, board, setup=setup):

@@ -282,8 +282,10 @@ class Bridge:
         if self._transport is None or self._stop.is_set():
             return
         try:
-            self._transport.command("ping", min(self.timeout, 5.0))
-            self._sync_names(self._transport)
+            if self.names is None:
+                self._transport.command("ping", min(self.timeout, 5.0))
+            else:  # the names count answers for the link as well
+                self._sync_names(self._transport)
         except TransportError as e:
             self._drop_serial(str(e))
         except NamesError as e:  # accepted at start, refused now: another firmware?
