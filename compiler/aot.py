@@ -173,21 +173,29 @@ def check_plan(plan: Plan) -> None:
                 raise AssertionError(f"buffers {a.name} and {b.name} overlap while both live")
 
 
+def c_type(arr: np.ndarray) -> str:
+    return _CTYPE[str(arr.dtype)]
+
+
 def c_array(name: str, arr: np.ndarray) -> str:
-    ctype = _CTYPE[str(arr.dtype)]
+    ctype = c_type(arr)
     flat = arr.reshape(-1).tolist()
     rows = [", ".join(str(int(x)) for x in flat[i: i + 16]) for i in range(0, len(flat), 16)]
     body = ",\n  ".join(rows)
     return f"static const {ctype} {name}[{len(flat)}] = {{\n  {body}\n}};\n"
 
 
-def entry_function(plan: Plan, kernels: dict[str, Kernel], prefix: str = "se_model") -> str:
+def entry_function(plan: Plan, kernels: dict[str, Kernel], prefix: str = "se_model",
+                   weights_pointer: str | None = None) -> str:
+    """The entry; ``weights_pointer``: the constants are read through this pointer, which must be
+    set (SE_ERR_WEIGHTS otherwise)."""
     lines = [
         f"int {prefix}_run(const int32_t *token_ids, int32_t length, int8_t *intent_logits,",
         f"                 int8_t *slot_logits, uint8_t *arena) {{",
         "  int32_t i;",
         "  if (token_ids == 0 || intent_logits == 0 || slot_logits == 0 || arena == 0) return SE_ERR_NULL;",
         "  if (length < 1 || length > SE_MODEL_MAX_LEN) return SE_ERR_LENGTH;",
+        *([f"  if ({weights_pointer} == 0) return SE_ERR_WEIGHTS;"] if weights_pointer else []),
         "  for (i = 0; i < length; ++i) {",
         "    if (token_ids[i] < 0 || token_ids[i] >= SE_MODEL_VOCAB_SIZE) return SE_ERR_TOKEN;",
         "  }",

@@ -38,7 +38,7 @@ def _load_model(path: str | None):
         raise CliError(f"{e}{hint}") from None
 
 
-ENGINES = ("reference", "c", "emulator", "device")
+ENGINES = ("reference", "c", "emulator", "device", "micropython")
 
 
 def _load_names(path: str | None):
@@ -98,6 +98,15 @@ def _open_engine_without_names(name, model_path, port, broker, device, names):
         try:
             return open_device_engine(name, model=model_path, port=port)
         except (TransportError, OSError, RuntimeError) as e:
+            raise CliError(str(e)) from None
+    if name == "micropython":
+        from .micropython.engine import MicroPythonEngine
+        from .micropython.source import MicroPythonError
+
+        say = lambda s: print(f"classify: {s} ...", file=sys.stderr, flush=True)  # noqa: E731
+        try:
+            return MicroPythonEngine(_load_model(model_path), names, progress=say)
+        except MicroPythonError as e:
             raise CliError(str(e)) from None
     raise CliError(f"unknown engine {name!r}; available: {', '.join(ENGINES)}")
 
@@ -272,7 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--engine", default="reference", choices=ENGINES,
                    help="reference: the numpy integer interpreter; c: the TVM-generated C compiled for this "
                         "host; emulator: the firmware's host emulator, started for this run; device: whatever "
-                        "answers at --port (default: reference)")
+                        "answers at --port; micropython: MicroPython's unix port importing the native module "
+                        "squeezeedge.mpy (built on demand from ../shared/micropython or $MICROPY_DIR, cached) "
+                        "(default: reference)")
     c.add_argument("--port", metavar="URL", help="for --engine device: /dev/ttyUSB0, a pty path or socket://host:port")
     c.add_argument("--broker", metavar="URL", help="for --engine device over MQTT: mqtt://[user:pass@]host:port")
     c.add_argument("--device", metavar="ID", help="for --engine device over MQTT: the device's id")

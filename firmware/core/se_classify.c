@@ -53,3 +53,14 @@ se_status_t se_classify(const se_classifier_t *clf, const uint8_t *data, int32_t
   return se_decode(clf->meta, data, tok, clf->intent_logits, clf->slot_logits, clf->n_tags, clf->phrase_buf,
                    clf->phrase_cap, clf->names != 0 && clf->names->n > 0, ans);
 }
+
+se_tokens_t se_classifier_scratch_tokens(const se_classifier_t *clf) {
+  se_tokens_t t;
+  t.ids = clf->ids;
+  t.starts = clf->starts;
+  t.ends = clf->ends;
+  t.capacity = clf->meta->max_len;
+  t.length = 0;
+  t.truncated = 0;
+  return t;
+}

@@ -59,4 +59,7 @@ se_check_result_t se_check_command(const uint8_t *data, int32_t len);
 se_status_t se_classify(const se_classifier_t *clf, const uint8_t *data, int32_t len, se_tokens_t *tok,
                         se_answer_t *ans, se_check_result_t *check);
 
+/* The classifier's token buffers, free between commands: scratch for se_names_add. */
+se_tokens_t se_classifier_scratch_tokens(const se_classifier_t *clf);
+
 #endif /* SE_CLASSIFY_H */

@@ -235,13 +235,7 @@ static void names_add_reply(se_protocol_t *p, const se_request_t *req) {
     error_reply(p, req, "bad_name", "name is not valid UTF-8");
     return;
   }
-  /* the classifier's token buffers are free between commands */
-  scratch.ids = clf->ids;
-  scratch.starts = clf->starts;
-  scratch.ends = clf->ends;
-  scratch.capacity = clf->meta->max_len;
-  scratch.length = 0;
-  scratch.truncated = 0;
+  scratch = se_classifier_scratch_tokens(clf);
   st = se_names_add(p->names, clf->meta, (const uint8_t *)req->kind, req->kind_len, req->text, req->text_len,
                     &scratch, &result);
   if (st == SE_STATUS_OK) {

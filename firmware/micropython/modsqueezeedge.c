@@ -1,0 +1,304 @@
+/* SqueezeEdge for MicroPython: `import squeezeedge`, classify(text) -> dict.
+ *
+ * One source, two builds (firmware/micropython/README.md):
+ *  - a dynamic native module (.mpy, MICROPY_ENABLE_DYNRUNTIME): the model is compiled with its
+ *    constants in a weights blob (compiler/blob.py), which load(buffer) checks and binds without
+ *    copying, so that weights in a ROMFS file stay in flash (a .mpy's own const data is copied
+ *    into the heap at import). squeezeedge_natmod.py, merged into the .mpy, finds the blob at
+ *    import;
+ *  - a user C module built into a firmware (USER_C_MODULES): the constants are `const` arrays in
+ *    flash, nothing to load.
+ * The classifier's RAM (arena, token buffers, the home's names table: se_engine_t) is one global:
+ * in the .mpy's bss (allocated in the heap once, at import) or in the firmware's .bss. A call
+ * allocates nothing but its result. */
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+#include "py/dynruntime.h"
+#else
+#include "py/runtime.h"
+#include "py/objstr.h"
+#endif
+
+#include <string.h>
+
+#include "se_engine.h"
+#include "se_utf8.h"
+#ifdef SE_MODEL_BLOB_ID
+#include "se_blob.h"
+#endif
+
+/* Not static: a native module's bss variables cannot be (tools/mpy_ld.py). */
+se_engine_t se_mp_engine;
+int se_mp_ready; /* se_engine_init done */
+
+static void ensure_engine(void) {
+  if (!se_mp_ready) {
+    if (se_engine_init(&se_mp_engine) != SE_STATUS_OK) mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("squeezeedge: init failed"));
+    se_mp_ready = 1;
+  }
+}
+
+/* Exceptions whose text is built here: the string object is made before raising, so the stack
+ * buffer may go. */
+static MP_NORETURN void raise_text(const mp_obj_type_t *type, const char *text, size_t len) {
+  mp_raise_type_arg(type, mp_obj_new_str(text, len));
+}
+
+static size_t put_str(char *buf, size_t at, size_t cap, const char *s) {
+  while (*s && at + 1 < cap) buf[at++] = *s++;
+  return at;
+}
+
+static size_t put_int(char *buf, size_t at, size_t cap, int32_t v) {
+  char tmp[12];
+  int n = 0;
+  uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
+  do {
+    tmp[n++] = (char)('0' + u % 10u);
+    u /= 10u;
+  } while (u);
+  if (v < 0 && at + 1 < cap) buf[at++] = '-';
+  while (n && at + 1 < cap) buf[at++] = tmp[--n];
+  return at;
+}
+
+static void check_weights(void) {
+#ifdef SE_MODEL_BLOB_ID
+  if (se_model_weights == 0) {
+    mp_raise_msg(&mp_type_RuntimeError,
+                 MP_ERROR_TEXT("no weights: put squeezeedge.bin in /rom or beside squeezeedge.mpy, or call "
+                               "squeezeedge.load(buffer)"));
+  }
+#endif
+}
+
+/* The text of a classify contract error, as the protocol's "error" (se_protocol.c). */
+static MP_NORETURN void raise_input_error(const se_check_result_t *check) {
+  static const char hex[] = "0123456789abcdef";
+  char msg[80];
+  size_t n = 0;
+  switch (check->check) {
+    case SE_CHECK_TOO_LONG:
+      n = put_str(msg, n, sizeof msg, "command too long: ");
+      n = put_int(msg, n, sizeof msg, check->length);
+      n = put_str(msg, n, sizeof msg, " bytes, the limit is ");
+      n = put_int(msg, n, sizeof msg, SE_MAX_TEXT_BYTES);
+      break;
+    case SE_CHECK_INVALID_UTF8:
+      n = put_str(msg, n, sizeof msg, "command is not valid UTF-8 (byte 0x");
+      msg[n++] = hex[(check->byte >> 4) & 15];
+      msg[n++] = hex[check->byte & 15];
+      n = put_str(msg, n, sizeof msg, " at offset ");
+      n = put_int(msg, n, sizeof msg, check->offset);
+      n = put_str(msg, n, sizeof msg, ")");
+      break;
+    case SE_CHECK_EMPTY:
+      n = put_str(msg, n, sizeof msg, "empty command");
+      break;
+    default:
+      n = put_str(msg, n, sizeof msg, "inference failed: status ");
+      n = put_int(msg, n, sizeof msg, check->model_rc);
+      raise_text(&mp_type_RuntimeError, msg, n);
+  }
+  raise_text(&mp_type_ValueError, msg, n);
+}
+
+static mp_obj_t new_cstr(const char *s) {
+  return mp_obj_new_str(s, strlen(s));
+}
+
+/* classify(text: str | bytes) -> {"intent": str | None, "confidence": float, "slots": {name: value}} */
+static mp_obj_t se_mp_classify(mp_obj_t text_in) {
+  size_t len;
+  const char *text = mp_obj_str_get_data(text_in, &len);
+  const se_meta_t *meta = &se_model_meta;
+  se_tokens_t tok;
+  se_answer_t ans;
+  se_check_result_t check;
+  se_status_t st;
+  mp_obj_t result, slots;
+  int32_t k;
+  ensure_engine();
+  check_weights();
+  if (len > SE_MAX_TEXT_BYTES) { /* before the int32 cast below can wrap */
+    check.check = SE_CHECK_TOO_LONG;
+    check.length = len > 0x7fffffff ? 0x7fffffff : (int32_t)len;
+    raise_input_error(&check);
+  }
+  st = se_classify(&se_mp_engine.clf, (const uint8_t *)text, (int32_t)len, &tok, &ans, &check);
+  if (st == SE_STATUS_INPUT) raise_input_error(&check);
+  if (st != SE_STATUS_OK) {
+    check.check = SE_CHECK_MODEL;
+    check.model_rc = (int32_t)st;
+    raise_input_error(&check);
+  }
+  result = mp_obj_new_dict(3);
+  mp_obj_dict_store(result, MP_OBJ_NEW_QSTR(MP_QSTR_intent),
+                    ans.intent == 0 ? mp_const_none : new_cstr(meta->intents[ans.intent]));
+  /* conf_q / 10000 by the VM: no float code in the module (rv32imc and xtensa .mpy have none) */
+  mp_obj_dict_store(result, MP_OBJ_NEW_QSTR(MP_QSTR_confidence),
+                    mp_binary_op(MP_BINARY_OP_TRUE_DIVIDE, mp_obj_new_int(ans.conf_q), mp_obj_new_int(SE_CONF_ONE)));
+  slots = mp_obj_new_dict(ans.n_slots);
+  for (k = 0; k < ans.n_slots; ++k) {
+    mp_obj_dict_store(slots, new_cstr(meta->slots[ans.slots[k].slot]),
+                      mp_obj_new_str((const char *)ans.slots[k].value, (size_t)ans.slots[k].value_len));
+  }
+  mp_obj_dict_store(result, MP_OBJ_NEW_QSTR(MP_QSTR_slots), slots);
+  return result;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(se_mp_classify_obj, se_mp_classify);
+
+/* names_add(kind, text) -> number of names held. kind: area, floor, name or name:<domain>. */
+static mp_obj_t se_mp_names_add(mp_obj_t kind_in, mp_obj_t text_in) {
+  size_t kind_len, len;
+  const char *kind = mp_obj_str_get_data(kind_in, &kind_len);
+  const char *text = mp_obj_str_get_data(text_in, &len);
+  se_tokens_t scratch;
+  se_name_result_t result = SE_NAME_ADDED;
+  se_status_t st;
+  int32_t bad = 0;
+  ensure_engine();
+  if (kind_len > SE_NAMES_KIND_MAX) result = SE_NAME_BAD_KIND;
+  else if (len > SE_MAX_TEXT_BYTES) result = SE_NAME_UNREADABLE;
+  else if (!se_utf8_valid((const uint8_t *)text, (int32_t)len, &bad)) {
+    mp_raise_ValueError(MP_ERROR_TEXT("name is not valid UTF-8"));
+  } else {
+    scratch = se_classifier_scratch_tokens(&se_mp_engine.clf);
+    st = se_names_add(&se_mp_engine.names, &se_model_meta, (const uint8_t *)kind, (int32_t)kind_len,
+                      (const uint8_t *)text, (int32_t)len, &scratch, &result);
+    if (st == SE_STATUS_OK) return mp_obj_new_int(se_mp_engine.names.n);
+    if (st != SE_STATUS_INPUT) mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("adding the name failed"));
+  }
+  switch (result) {
+    case SE_NAME_BAD_KIND:
+      mp_raise_ValueError(MP_ERROR_TEXT("unknown kind: use area, floor, name or name:<domain>"));
+    case SE_NAME_NO_PLACEHOLDERS:
+      mp_raise_ValueError(MP_ERROR_TEXT("this model was trained without home names (no placeholder tokens); "
+                                        "retrain it with this version of squeezeedge"));
+    case SE_NAME_NO_WORDS:
+      mp_raise_ValueError(MP_ERROR_TEXT("name has no words"));
+    case SE_NAME_UNREADABLE:
+      mp_raise_ValueError(MP_ERROR_TEXT("name is too long or has characters the model cannot read"));
+    case SE_NAME_FULL: {
+      char msg[128];
+      size_t n = put_str(msg, 0, sizeof msg, "the names table is full (");
+      n = put_int(msg, n, sizeof msg, se_mp_engine.names.cap);
+      n = put_str(msg, n, sizeof msg, " names, ");
+      n = put_int(msg, n, sizeof msg, se_mp_engine.names.ids_cap);
+      n = put_str(msg, n, sizeof msg, " tokens): call names_clear() first, then add fewer or shorter names");
+      raise_text(&mp_type_RuntimeError, msg, n);
+    }
+    default:
+      mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("adding the name failed"));
+  }
+  return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(se_mp_names_add_obj, se_mp_names_add);
+
+static mp_obj_t se_mp_names_clear(void) {
+  ensure_engine();
+  se_names_clear(&se_mp_engine.names);
+  return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(se_mp_names_clear_obj, se_mp_names_clear);
+
+/* names() -> number of names held */
+static mp_obj_t se_mp_names(void) {
+  ensure_engine();
+  return mp_obj_new_int(se_mp_engine.names.n);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(se_mp_names_obj, se_mp_names);
+
+static void store_int(mp_obj_t d, const char *key, mp_int_t v) {
+  mp_obj_dict_store(d, new_cstr(key), mp_obj_new_int(v));
+}
+
+/* info() -> the model and the module's memory, as the protocol's /info reports them */
+static mp_obj_t se_mp_info(void) {
+  const se_meta_t *meta = &se_model_meta;
+  mp_obj_t d = mp_obj_new_dict(16);
+  ensure_engine();
+  store_int(d, "vocab_size", meta->vocab_size);
+  store_int(d, "max_len", meta->max_len);
+  store_int(d, "intents", meta->n_intents - 1);
+  store_int(d, "slots", meta->n_slots);
+  store_int(d, "arena_bytes", SE_MODEL_ARENA_BYTES);
+  store_int(d, "ram_bytes", (mp_int_t)sizeof se_mp_engine);
+  store_int(d, "weight_bytes", SE_MODEL_WEIGHT_BYTES);
+  store_int(d, "names", se_mp_engine.names.n);
+  store_int(d, "names_max", SE_NAMES_MAX);
+  store_int(d, "names_tokens_max", SE_NAMES_IDS_MAX);
+  store_int(d, "oos_threshold", meta->oos_threshold);
+  store_int(d, "oos_threshold_no_names", meta->oos_threshold_no_names);
+#ifdef SE_MODEL_BLOB_ID
+  mp_obj_dict_store(d, new_cstr("weights"), new_cstr(se_model_weights ? "blob" : "none"));
+  mp_obj_dict_store(d, new_cstr("model_id"), mp_obj_new_int_from_uint(SE_MODEL_BLOB_ID));
+  store_int(d, "weights_address", (mp_int_t)(uintptr_t)se_model_weights);
+#else
+  mp_obj_dict_store(d, new_cstr("weights"), new_cstr("const"));
+#endif
+  return d;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(se_mp_info_obj, se_mp_info);
+
+#ifdef SE_MODEL_BLOB_ID
+/* load(buffer): check a weights blob and read the constants from it from now on, in place. The
+ * caller keeps the buffer alive (squeezeedge_natmod.py keeps it in the module's globals). */
+static mp_obj_t se_mp_load(mp_obj_t buf_in) {
+  static const se_blob_expect_t want = {SE_MODEL_BLOB_ID, SE_MODEL_BLOB_PAYLOAD_BYTES, SE_MODEL_BLOB_CRC32};
+  mp_buffer_info_t buf;
+  const uint8_t *payload = 0;
+  se_blob_status_t st;
+  mp_get_buffer_raise(buf_in, &buf, MP_BUFFER_READ);
+  st = se_blob_open((const uint8_t *)buf.buf, buf.len > 0xffffffffu ? 0xffffffffu : (uint32_t)buf.len, &want,
+                    &payload, 0);
+  if (st != SE_BLOB_OK) {
+    const char *m = se_blob_message(st);
+    raise_text(&mp_type_ValueError, m, strlen(m));
+  }
+  se_model_weights = payload;
+  mp_store_global(MP_QSTR__weights, buf_in);
+  return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(se_mp_load_obj, se_mp_load);
+#endif
+
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+  MP_DYNRUNTIME_INIT_ENTRY
+  se_mp_ready = 0;
+  se_model_weights = 0;
+  ensure_engine();
+  mp_store_global(MP_QSTR_classify, MP_OBJ_FROM_PTR(&se_mp_classify_obj));
+  mp_store_global(MP_QSTR_names_add, MP_OBJ_FROM_PTR(&se_mp_names_add_obj));
+  mp_store_global(MP_QSTR_names_clear, MP_OBJ_FROM_PTR(&se_mp_names_clear_obj));
+  mp_store_global(MP_QSTR_names, MP_OBJ_FROM_PTR(&se_mp_names_obj));
+  mp_store_global(MP_QSTR_info, MP_OBJ_FROM_PTR(&se_mp_info_obj));
+  mp_store_global(MP_QSTR_load, MP_OBJ_FROM_PTR(&se_mp_load_obj));
+  MP_DYNRUNTIME_INIT_EXIT
+}
+#else
+/* Called at the first import after every (soft) reset: a fresh, empty names table. */
+static mp_obj_t se_mp_init(void) {
+  se_mp_ready = 0;
+  ensure_engine();
+  return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(se_mp_init_obj, se_mp_init);
+
+static const mp_rom_map_elem_t squeezeedge_globals_table[] = {
+  {MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_squeezeedge)},
+  {MP_ROM_QSTR(MP_QSTR___init__), MP_ROM_PTR(&se_mp_init_obj)},
+  {MP_ROM_QSTR(MP_QSTR_classify), MP_ROM_PTR(&se_mp_classify_obj)},
+  {MP_ROM_QSTR(MP_QSTR_names_add), MP_ROM_PTR(&se_mp_names_add_obj)},
+  {MP_ROM_QSTR(MP_QSTR_names_clear), MP_ROM_PTR(&se_mp_names_clear_obj)},
+  {MP_ROM_QSTR(MP_QSTR_names), MP_ROM_PTR(&se_mp_names_obj)},
+  {MP_ROM_QSTR(MP_QSTR_info), MP_ROM_PTR(&se_mp_info_obj)},
+};
+static MP_DEFINE_CONST_DICT(squeezeedge_globals, squeezeedge_globals_table);
+
+const mp_obj_module_t squeezeedge_user_cmodule = {
+  .base = {&mp_type_module},
+  .globals = (mp_obj_dict_t *)&squeezeedge_globals,
+};
+MP_REGISTER_MODULE(MP_QSTR_squeezeedge, squeezeedge_user_cmodule);
+#endif
