@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # System packages the toolchain needs (later issues add cross compilers, QEMU, mosquitto).
-APT_PACKAGES ?= build-essential gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf gcc-xtensa-lx106 libmosquitto-dev mosquitto stm32flash dfu-util
+APT_PACKAGES ?= build-essential gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf gcc-xtensa-lx106 libffi-dev pkg-config libmosquitto-dev mosquitto stm32flash dfu-util
 
 .PHONY: setup system-packages bench-deps demo test bench clean
 

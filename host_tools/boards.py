@@ -273,11 +273,15 @@ def _free_port() -> int:
 class QemuBoard:
     """The board's QEMU (``qemu-system-arm -M netduinoplus2``, ``qemu-system-riscv32 -M virt``)
     running a firmware ELF; the board's UART is a TCP server at ``url``
-    (``socket://127.0.0.1:PORT``). QEMU waits for the first connection before it runs."""
+    (``socket://127.0.0.1:PORT``). QEMU waits for the first connection before it runs.
+    ``board`` is a BOARDS name or any object with ``name``, ``qemu`` and ``qemu_apt`` (subclasses
+    that run other firmware, e.g. MicroPython's, override ``command()`` and ``error``)."""
 
-    def __init__(self, elf, port: int | None = None, board: str = "stm32f405"):
+    error = BoardError  # what start() raises
+
+    def __init__(self, elf, port: int | None = None, board="stm32f405"):
         self.elf = Path(elf)
-        self.board = _board(board)
+        self.board = _board(board) if isinstance(board, str) else board
         self.port = port or _free_port()
         self.url = f"socket://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -288,7 +292,7 @@ class QemuBoard:
 
     def start(self, timeout: float = 15.0) -> "QemuBoard":
         if shutil.which(self.board.qemu[0]) is None:
-            raise BoardError(f"running the {self.board.name} needs {self.board.qemu[0]}: "
+            raise self.error(f"running the {self.board.name} needs {self.board.qemu[0]}: "
                              f"apt-get install {self.board.qemu_apt}")
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
@@ -296,12 +300,12 @@ class QemuBoard:
         while time.monotonic() < deadline:  # wait until QEMU listens (probe without connecting)
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace").strip()
-                raise BoardError(f"QEMU exited at once: {err.splitlines()[-1] if err else self.proc.returncode}")
+                raise self.error(f"QEMU exited at once: {err.splitlines()[-1] if err else self.proc.returncode}")
             if self._listening():
                 return self
             time.sleep(0.05)
         self.stop()
-        raise BoardError(f"QEMU did not open 127.0.0.1:{self.port} within {timeout:.0f} s")
+        raise self.error(f"QEMU did not open 127.0.0.1:{self.port} within {timeout:.0f} s")
 
     def _listening(self) -> bool:
         try:
@@ -365,11 +369,18 @@ def add_build_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--icount", action="store_true",
                    help="also count executed instructions per inference on the release image (unicorn) and "
                         "estimate the time at the board's clock")
+    from .micropython.cli import add_build_arguments
+
+    add_build_arguments(p)
     p.set_defaults(func=cmd_build)
     return p
 
 
 def cmd_build(args) -> int:
+    if args.micropython or args.micropython_usermod:
+        from .micropython.cli import cmd_build_micropython
+
+        return cmd_build_micropython(args)
     say = lambda s: print(f"build: {s}", file=sys.stderr, flush=True)  # noqa: E731
     try:
         fw = build_board(args.board, args.model, args.output, progress=say)

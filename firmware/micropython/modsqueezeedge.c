@@ -232,7 +232,7 @@ static mp_obj_t se_mp_info(void) {
 #ifdef SE_MODEL_BLOB_ID
   mp_obj_dict_store(d, new_cstr("weights"), new_cstr(se_model_weights ? "blob" : "none"));
   mp_obj_dict_store(d, new_cstr("model_id"), mp_obj_new_int_from_uint(SE_MODEL_BLOB_ID));
-  store_int(d, "weights_address", (mp_int_t)(uintptr_t)se_model_weights);
+  mp_obj_dict_store(d, new_cstr("weights_address"), mp_obj_new_int_from_uint((uintptr_t)se_model_weights));
 #else
   mp_obj_dict_store(d, new_cstr("weights"), new_cstr("const"));
 #endif

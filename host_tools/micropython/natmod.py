@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, _model_digest
 from ..models.model_file import IntModel
+from . import mpyfile
 from .source import MicroPythonError, micropython_dir
 
 GLUE_DIR = FIRMWARE_DIR / "micropython"
@@ -149,11 +150,12 @@ def build_native_module(model=None, arch: str = "x64", out_dir=None, progress=No
                 raise MicroPythonError(f"building the native module for {arch} failed:\n{tail}")
             (work / "weights.bin").rename(work / WEIGHTS_FILE)
             mpy = (work / MPY_FILE).read_bytes()
+            fmt = mpyfile.MpyFormat.from_header(mpy, MPY_FILE)
             manifest = {
                 "format": "squeezeedge-micropython-native-module",
                 "arch": arch,
                 "runs_on": ARCHES[arch][2],
-                "mpy_header": list(mpy[:4]),
+                "mpy_version": list(fmt.version_pair),
                 "model_id": info["blob"]["model_id"],
                 "mpy_bytes": len(mpy),
                 "weights_bytes": (work / WEIGHTS_FILE).stat().st_size,

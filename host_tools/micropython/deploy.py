@@ -1,0 +1,302 @@
+"""Deploy a ``squeezeedge build --micropython`` folder to a MicroPython board with mpremote.
+
+The folder holds ``squeezeedge.mpy`` (the native module), ``squeezeedge.bin`` (the weights blob)
+and ``manifest.json`` (``arch``, ``mpy_version``, ``files``). ``deploy(folder, port)``:
+
+1. connects with mpremote's own transport (``mpremote.transport_serial.SerialTransport``: serial
+   ports, ``/dev/pts/N`` and ``socket://HOST:PORT``), used as a library rather than a subprocess
+   so every failure comes back as an exception we can turn into one sentence;
+2. reads the board's ``sys.implementation._mpy`` and refuses, before copying anything, when the
+   .mpy's version or architecture (its 4-byte header, mpyfile.py) is not one the board loads;
+3. puts the blob into ROMFS partition 0 when the board can write it (``vfs.rom_ioctl`` with a
+   partition object, or with ``GET_MIN_PREPARE`` > 0), through mpremote's own ``romfs deploy``
+   code, as an image whose file data is 4-byte aligned (ports.romfs_image); otherwise it copies
+   the blob to the filesystem next to the .mpy;
+4. copies the .mpy to the board's writable filesystem (the current directory if writable, else
+   ``/flash``, else ``/``) and verifies every file by its SHA-256 computed on the device.
+
+MicroPython's qemu port has no filesystem and a read-only ROMFS (measured: ``vfs.mount()`` is
+empty, ``os.listdir('/')`` is ``[]``, ``rom_ioctl(3, ...)`` and ``rom_ioctl(6, 0)`` return
+-EINVAL), so a deploy there stops with one sentence saying so; use ``mpremote mount`` or a
+preloaded ROMFS image (ports.MicroPythonQemu) there instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import mpyfile
+from .source import MicroPythonError
+
+MODULE = "squeezeedge.mpy"
+BLOB = "squeezeedge.bin"
+MANIFEST = "manifest.json"
+ROMFS_ID = 0
+
+
+class DeployError(MicroPythonError):
+    """The folder could not be deployed; the message is one sentence saying why and what to do."""
+
+
+@dataclass
+class DeployReport:
+    port: str
+    machine: str                          # sys.implementation._machine
+    board_format: mpyfile.MpyFormat
+    module_format: mpyfile.MpyFormat
+    placed: dict[str, str] = field(default_factory=dict)   # local file -> path on the device
+    sha256: dict[str, str] = field(default_factory=dict)
+    blob_in_romfs: bool = False
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        where = ", ".join(f"{k} -> {v}" for k, v in self.placed.items())
+        return (f"deployed to {self.machine} at {self.port} ({self.board_format.describe()}): {where}; "
+                f"verified by SHA-256 in {self.seconds:.1f} s")
+
+
+# ---- the folder ----
+
+def read_folder(folder) -> tuple[dict, mpyfile.MpyFormat]:
+    """The manifest and the .mpy's format; DeployError when the folder is not a complete build or
+    its manifest disagrees with the .mpy's header."""
+    folder = Path(folder)
+    missing = [n for n in (MODULE, BLOB, MANIFEST) if not (folder / n).is_file()]
+    if missing:
+        raise DeployError(f"{folder} is not a `squeezeedge build --micropython` folder (missing {', '.join(missing)}); "
+                          "build one with `squeezeedge build --micropython --arch ARCH -o DIR`")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    try:
+        fmt = mpyfile.MpyFormat.from_file(folder / MODULE)
+    except ValueError as e:
+        raise DeployError(f"{e}; rebuild the folder") from None
+    said = (manifest.get("arch"), tuple(manifest.get("mpy_version", ())))
+    if said != (fmt.arch, fmt.version_pair):
+        raise DeployError(f"{folder / MANIFEST} says {said[0]} .mpy {said[1]}, but {MODULE} is {fmt.describe()}: "
+                          "the folder is inconsistent; rebuild it")
+    return manifest, fmt
+
+
+# ---- the connection ----
+
+def _open_error(port: str, exc: Exception) -> DeployError:
+    """One sentence for why ``port`` cannot be opened (pyserial's own exception in ``exc``)."""
+    text = str(exc)
+    if "exclusively lock" in text or "Resource temporarily unavailable" in text or "busy" in text.lower():
+        return DeployError(f"{port} is busy: another program has it open (a serial monitor, another mpremote, "
+                           "an IDE); close it and try again")
+    if "Connection refused" in text or "No such file" in text or "could not open port" in text.lower() \
+            or "Errno 2" in text or "Errno 111" in text:
+        return DeployError(f"no board at {port}: nothing answers there (check the cable and the port name; "
+                           "`mpremote devs` lists serial ports)")
+    return DeployError(f"cannot open {port}: {text}")
+
+
+def connect(port: str):
+    """mpremote's SerialTransport on ``port`` (exclusive), in the raw REPL; DeployError otherwise."""
+    import serial
+    from mpremote.transport import TransportError
+    from mpremote.transport_serial import SerialTransport
+
+    try:
+        transport = SerialTransport(port, baudrate=115200, exclusive=True)
+    except TransportError:
+        # mpremote drops pyserial's reason ("failed to access PORT"): open it once more to learn it.
+        try:
+            serial.serial_for_url(port, baudrate=115200, exclusive=True, timeout=1).close()
+        except (OSError, ValueError) as e:
+            raise _open_error(port, e) from None
+        raise DeployError(f"cannot open {port} (it opened on a second try: retry)") from None
+    try:
+        transport.enter_raw_repl(soft_reset=True)
+    except (TransportError, OSError) as e:
+        with contextlib.suppress(Exception):
+            transport.close()
+        raise DeployError(f"{port} opened, but no MicroPython REPL answers there ({e}): is the board running "
+                          "MicroPython, and is no other program talking to it?") from None
+    return transport
+
+
+_PROBE = """\
+import sys, os
+try:
+    import vfs
+except ImportError:
+    vfs = None
+def _se_writable(p):
+    try:
+        st = os.statvfs(p)
+        n = (p.rstrip('/') or '') + '/.se_probe'
+        open(n, 'wb').close()
+        os.remove(n)
+        return st[0] * st[4]
+    except Exception:
+        return -1
+_se_dirs = []
+for _se_d in (os.getcwd(), '/flash', '/'):
+    if _se_d not in _se_dirs:
+        _se_dirs.append(_se_d)
+_se_fs = [(d, _se_writable(d)) for d in _se_dirs]
+_se_rom = None
+if vfs is not None and hasattr(vfs, 'rom_ioctl') and vfs.rom_ioctl(1) > 0:
+    _se_dev = vfs.rom_ioctl(2, 0)
+    _se_rom = (hasattr(_se_dev, 'ioctl') or vfs.rom_ioctl(6, 0) > 0,
+               _se_dev.ioctl(4, 0) * _se_dev.ioctl(5, 0) if hasattr(_se_dev, 'ioctl') else len(_se_dev))
+"""
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    machine: str
+    format: mpyfile.MpyFormat
+    fs_dir: str | None          # a writable directory, None when the board has none
+    fs_free: int
+    romfs_writable: bool
+    romfs_size: int
+
+
+def probe(transport) -> BoardInfo:
+    """What the board offers: its .mpy format, a writable directory, a writable ROMFS."""
+    transport.exec(_PROBE)
+    mpy = transport.eval("getattr(sys.implementation, '_mpy', None)")
+    machine = transport.eval("getattr(sys.implementation, '_machine', sys.platform)")
+    if mpy is None:
+        raise DeployError(f"the MicroPython on the board ({machine}) cannot load .mpy files "
+                          "(no sys.implementation._mpy): use a firmware built with the user C module instead")
+    fs = [(d, free) for d, free in transport.eval("_se_fs") if free >= 0]
+    rom = transport.eval("_se_rom")
+    return BoardInfo(machine, mpyfile.MpyFormat.from_sys_mpy(mpy), fs[0][0] if fs else None,
+                     fs[0][1] if fs else 0, bool(rom and rom[0]), rom[1] if rom else 0)
+
+
+# ---- copying ----
+
+def _device_sha256(transport, path: str) -> str:
+    try:
+        return transport.fs_hashfile(path, "sha256").hex()
+    except Exception:  # no hashlib.sha256 on the device: read the file back
+        return hashlib.sha256(transport.fs_readfile(path)).hexdigest()
+
+
+def _copy(transport, data: bytes, dest: str, bar) -> None:
+    transport.fs_writefile(dest, data, chunk_size=1024,
+                           progress_callback=lambda done, total: bar.update(done - bar.n) if bar else None)
+
+
+class _RomfsState:
+    """The two things mpremote's ``_do_romfs_deploy`` asks of its ``state``."""
+
+    def __init__(self, transport):
+        self.transport = transport
+
+    def ensure_raw_repl(self, soft_reset=None):
+        pass
+
+    def did_action(self):
+        pass
+
+
+class _ProgressLines(io.TextIOBase):
+    """Turns mpremote's "Writing at offset N" lines into progress-bar updates."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def write(self, s):
+        for m in re.finditer(r"Writing at offset (\d+)", s):
+            if self.bar is not None:
+                self.bar.update(int(m.group(1)) - self.bar.n)
+        return len(s)
+
+
+def _deploy_romfs(transport, blob: Path, tmp_dir: Path, bar) -> None:
+    import argparse
+
+    from mpremote.commands import _do_romfs_deploy
+
+    from .ports import romfs_image
+
+    image = romfs_image({BLOB: blob}, tmp_dir / "squeezeedge.romfs")
+    args = argparse.Namespace(path=str(image), partition=ROMFS_ID, mpy=False)
+    with contextlib.redirect_stdout(_ProgressLines(bar)):
+        _do_romfs_deploy(_RomfsState(transport), args)
+    transport.exec("import vfs\ntry:\n vfs.mount(vfs.VfsRom(vfs.rom_ioctl(2,0)),'/rom')\nexcept OSError:\n pass")
+
+
+def deploy(folder, port: str, progress=None, verify: bool = True, replace_romfs: bool = True) -> DeployReport:
+    """Copy ``folder`` (from ``squeezeedge build --micropython``) to the MicroPython board at
+    ``port`` (a serial port, ``/dev/pts/N`` or ``socket://HOST:PORT``). ``progress``: a callable
+    for one-line messages; when given, the copies also show tqdm bars. Writing ROMFS replaces
+    partition 0's whole content (``replace_romfs=False`` puts the blob on the filesystem instead).
+    Raises DeployError (one sentence) for an incomplete folder, no board, a busy port, a
+    MicroPython whose .mpy version or arch does not match, no room or no writable filesystem."""
+    from tqdm import tqdm
+
+    say = progress or (lambda s: None)
+    t0 = time.monotonic()
+    folder = Path(folder)
+    _manifest, fmt = read_folder(folder)
+    module, blob = (folder / MODULE).read_bytes(), (folder / BLOB).read_bytes()
+    transport = connect(port)
+    try:
+        info = probe(transport)
+        why = mpyfile.refusal(info.format, fmt, MODULE)
+        if why:
+            raise DeployError(why[0].upper() + why[1:])
+        report = DeployReport(port, info.machine, info.format, fmt)
+        use_romfs = replace_romfs and info.romfs_writable and len(blob) + 64 <= info.romfs_size
+        if info.fs_dir is None:
+            raise DeployError(f"the board ({info.machine}) has no writable filesystem to copy {MODULE} to"
+                              + ("" if info.romfs_size else " and no ROMFS")
+                              + ("" if use_romfs or not info.romfs_size else " (and its ROMFS is read-only)")
+                              + ": load the module with `mpremote mount DIR` instead, or flash a MicroPython "
+                                "build that has a filesystem")
+        need = len(module) + (0 if use_romfs else len(blob))
+        if need > info.fs_free:
+            raise DeployError(f"the board's filesystem at {info.fs_dir} has {info.fs_free:,} bytes free, "
+                              f"the files need {need:,}: delete files on the board or use a smaller model")
+        base = info.fs_dir.rstrip("/")
+        bar_for = (lambda name, n: tqdm(total=n, unit="B", unit_scale=True, desc=name, leave=False)) \
+            if progress else (lambda name, n: None)
+        if use_romfs:
+            import tempfile
+
+            say(f"writing {BLOB} ({len(blob):,} bytes) into the board's ROMFS (partition {ROMFS_ID})")
+            with tempfile.TemporaryDirectory() as tmp:
+                bar = bar_for("ROMFS", len(blob))
+                _deploy_romfs(transport, folder / BLOB, Path(tmp), bar)
+                if bar is not None:
+                    bar.close()
+            report.placed[BLOB] = f"/rom/{BLOB}"
+            report.blob_in_romfs = True
+        todo = [(MODULE, module)] + ([] if use_romfs else [(BLOB, blob)])
+        for name, data in todo:
+            dest = f"{base}/{name}"
+            say(f"copying {name} ({len(data):,} bytes) to {dest}")
+            bar = bar_for(name, len(data))
+            _copy(transport, data, dest, bar)
+            if bar is not None:
+                bar.close()
+            report.placed[name] = dest
+        if verify:
+            for name, dest in report.placed.items():
+                local = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+                remote = _device_sha256(transport, dest)
+                if remote != local:
+                    raise DeployError(f"{dest} on the board does not match {folder / name} (SHA-256 {remote[:12]} "
+                                      f"!= {local[:12]}): the copy was corrupted; run the deploy again")
+                report.sha256[name] = local
+        report.seconds = time.monotonic() - t0
+        return report
+    finally:
+        with contextlib.suppress(Exception):
+            transport.exit_raw_repl()
+        with contextlib.suppress(Exception):
+            transport.close()

@@ -1,0 +1,483 @@
+"""Build MicroPython's ports from the pinned source tree, cached, and run its qemu boards.
+
+MicroPython builds in its own tree (``mpy-cross/build``, ``ports/*/build-*``), and the source tree
+(``source.micropython_dir()``) is read-only. So the builds run in a scratch tree under
+``CACHE_DIR/micropython-<commit[:12]>/src``: ``mpy-cross``, ``ports/unix`` and ``ports/qemu`` are
+copied (they are small and the build writes into them), while ``py extmod shared lib tools`` are
+symlinks (measured: the builds only read them). Each build goes to its own ``BUILD=`` directory
+named by a hash of its inputs (board, flags, workarounds, the user C module's files), and the
+product is then copied to ``out/``, so a second call returns at once. An ``fcntl`` lock on the
+cache dir keeps two processes (e.g. parallel pytest runs) from building into one tree at once.
+
+Library first::
+
+    from squeezeedge.micropython import ports
+    exe = ports.unix()                                   # the unix port's `micropython`
+    subprocess.run([exe, "-c", "import umqtt.simple"], env=ports.unix_env())
+    elf = ports.qemu("MPS2_AN500")
+    img = ports.romfs_image({"w.bin": Path("w.bin")}, Path("w.romfs"))
+    with ports.MicroPythonQemu("MPS2_AN500", elf, img) as board:
+        print(board.url)                                 # socket://127.0.0.1:PORT for mpremote
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..boards import QemuBoard
+from ..emulator import CACHE_DIR
+from .source import COMMIT, MicroPythonError, micropython_dir
+
+# Parts of the source tree the builds only read (symlinked) and the ones they write into (copied).
+LINKED = ("py", "extmod", "shared", "lib", "tools", "examples", "LICENSE")
+COPIED = ("mpy-cross", "ports/unix", "ports/qemu")
+JOBS = "-j2"
+
+UNIX_FLAGS = ("MICROPY_PY_BTREE=0", "MICROPY_PY_SSL=0")
+# micropython-lib packages the unix port finds through MICROPYPATH (umqtt for the example app).
+MICROPYPATH_LIBS = ("micropython/umqtt.simple", "micropython/umqtt.robust")
+
+
+@dataclass(frozen=True)
+class QemuPortBoard:
+    """One board of MicroPython's qemu port: what builds it and what runs it."""
+    name: str
+    qemu: str                  # qemu-system-* binary
+    machine: str               # -machine
+    cross: str                 # the cross compiler's gcc (for the "install it" message)
+    apt: str                   # Debian packages of the cross compiler
+    qemu_apt: str              # Debian package of the QEMU binary
+    make_vars: tuple[str, ...] = ()
+    qemu_args: tuple[str, ...] = ()
+    zcmp_off: bool = False     # build with MICROPY_EMIT_RV32_ZCMP (0): QEMU 7.2 traps on Zcmp
+
+
+_ARM = dict(qemu="qemu-system-arm", cross="arm-none-eabi-gcc", apt="gcc-arm-none-eabi libnewlib-arm-none-eabi",
+            qemu_apt="qemu-system-arm")
+_RV32_LIBGCC = "rv32imac/ilp32/libgcc.a"
+QEMU_BOARDS = {
+    "MPS2_AN385": QemuPortBoard("MPS2_AN385", machine="mps2-an385", qemu_args=("-semihosting",), **_ARM),
+    "MPS2_AN500": QemuPortBoard("MPS2_AN500", machine="mps2-an500", qemu_args=("-semihosting",), **_ARM),
+    # The port's Makefile runs it with `-cpu rv32,zcd=off,zcmp=on`, which QEMU 7.2 does not know:
+    # the default virt CPU is used, and the native emitter's Zcmp is switched off (zcmp_off).
+    "VIRT_RV32": QemuPortBoard("VIRT_RV32", qemu="qemu-system-riscv32", machine="virt",
+                               cross="riscv64-unknown-elf-gcc",
+                               apt="gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
+                               qemu_apt="qemu-system-misc", qemu_args=("-bios", "none", "-semihosting"),
+                               zcmp_off=True),
+}
+
+
+# ---- the scratch tree ----
+
+def cache_root() -> Path:
+    """``CACHE_DIR/micropython-<commit[:12]>``: the scratch tree, build dirs and products."""
+    return CACHE_DIR / f"micropython-{COMMIT[:12]}"
+
+
+@contextmanager
+def _locked():
+    """Serialises builds across processes (pytest workers, a CLI next to a test run)."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _copy_ignore(_dir, names):
+    return [n for n in names if n.startswith("build") or n == "__pycache__"]
+
+
+def scratch_tree() -> Path:
+    """The writable scratch copy of the source tree (made once per source dir; call under the lock).
+    The VIRT_RV32 workaround (``MICROPY_EMIT_RV32_ZCMP (0)``) is applied to its ports/qemu copy:
+    the option only affects the RV32 native emitter, so the Arm boards are unchanged by it."""
+    src = micropython_dir()
+    tree = cache_root() / "src"
+    stamp = tree / ".source"
+    if stamp.is_file() and stamp.read_text() == str(src):
+        return tree
+    if tree.exists():
+        shutil.rmtree(tree)
+    tree.mkdir(parents=True)
+    for name in LINKED:
+        if (src / name).exists():
+            (tree / name).symlink_to(src / name)
+    for name in COPIED:
+        shutil.copytree(src / name, tree / name, ignore=_copy_ignore, symlinks=True)
+        for p in [tree / name, *(tree / name).rglob("*")]:  # the source is read-only: make the copy writable
+            p.chmod(p.stat().st_mode | 0o200)
+    cfg = tree / "ports/qemu/mpconfigport.h"
+    text = cfg.read_text()
+    patched = re.sub(r"#define MICROPY_EMIT_RV32_ZCMP\s+\(1\)", "#define MICROPY_EMIT_RV32_ZCMP (0)", text)
+    if patched == text and "MICROPY_EMIT_RV32_ZCMP" in text:
+        raise MicroPythonError(f"{src}/ports/qemu/mpconfigport.h: cannot switch MICROPY_EMIT_RV32_ZCMP off "
+                               "(the line changed upstream); update ports.py")
+    cfg.write_text(patched)
+    stamp.write_text(str(src))
+    return tree
+
+
+def _digest(*parts) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(repr(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _dir_digest(folder: Path) -> str:
+    """A hash of every file (name and bytes) under ``folder``: the user C module's cache key."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MicroPythonError(f"USER_C_MODULES: {folder} is not a directory")
+    h = hashlib.sha256(str(folder.resolve()).encode())
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(folder)).encode() + b"\0")
+            h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _need(tool: str, apt: str, what: str) -> None:
+    if shutil.which(tool) is None:
+        raise MicroPythonError(f"{what} needs {tool}, which is not installed: apt-get install {apt}")
+
+
+def _make(args: list[str], what: str, say) -> None:
+    say(what)
+    r = subprocess.run(["make", JOBS, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        log = (r.stdout + r.stderr)[-4000:]
+        raise MicroPythonError(f"{what.split(' (')[0]} failed (make {' '.join(args)}):\n{log}")
+
+
+def _product(key: str, name: str, build, say) -> Path:
+    """``out/<key>/<name>``, made by ``build(scratch_tree, say)`` under the lock when missing."""
+    out = cache_root() / "out" / key / name
+    if out.is_file():
+        return out
+    with _locked():
+        if out.is_file():  # built by another process while we waited
+            return out
+        tree = scratch_tree()
+        built = build(tree, say)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        shutil.copy2(built, tmp)
+        os.replace(tmp, out)
+    return out
+
+
+# ---- products ----
+
+def mpy_cross(progress=None) -> Path:
+    """The ``mpy-cross`` binary of the pinned MicroPython (compiles .py to .mpy 6.3)."""
+    say = progress or (lambda s: None)
+    _need("make", "build-essential", "building mpy-cross")
+    _need("cc", "build-essential", "building mpy-cross")
+
+    def build(tree: Path, say) -> Path:
+        _make(["-C", str(tree / "mpy-cross")], "building MicroPython's mpy-cross (about 30 s, once)", say)
+        return tree / "mpy-cross/build/mpy-cross"
+
+    return _product(_digest("mpy-cross", str(micropython_dir())), "mpy-cross", build, say)
+
+
+def unix(user_c_modules: Path | None = None, progress=None) -> Path:
+    """The unix port's ``micropython`` (``MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0``: their submodules
+    are not in the tree), with ``USER_C_MODULES`` when given (cached per hash of that folder's
+    files). Run it with ``env=unix_env()`` so micropython-lib's umqtt is importable."""
+    say = progress or (lambda s: None)
+    _need("cc", "build-essential", "building the MicroPython unix port")
+    _need("pkg-config", "pkg-config", "building the MicroPython unix port")
+    if subprocess.run(["pkg-config", "--exists", "libffi"]).returncode != 0:
+        raise MicroPythonError("building the MicroPython unix port needs libffi's headers: apt-get install libffi-dev")
+    flags = list(UNIX_FLAGS)
+    if user_c_modules is not None:
+        flags.append(f"USER_C_MODULES={Path(user_c_modules).resolve()}")
+    key = _digest("unix", str(micropython_dir()), flags, _dir_digest(user_c_modules) if user_c_modules else None)
+    mpy_cross(say)  # the port's frozen modules need it: built first (outside this build's lock), own message
+
+    def build(tree: Path, say) -> Path:
+        build_dir = tree / "ports/unix" / f"build-{key}"
+        with_mod = " with the user C module" if user_c_modules else ""
+        _make(["-C", str(tree / "ports/unix"), f"BUILD={build_dir}", *flags],
+              f"building the MicroPython unix port{with_mod} (about a minute, once)", say)
+        return build_dir / "micropython"
+
+    return _product(key, "micropython", build, say)
+
+
+def unix_env(base: dict | None = None) -> dict:
+    """The environment for the unix ``micropython``: ``MICROPYPATH`` = its default path (``.frozen``,
+    ``~/.micropython/lib``) + micropython-lib's umqtt.simple/robust from the source tree."""
+    env = dict(os.environ if base is None else base)
+    lib = micropython_dir() / "lib" / "micropython-lib"
+    paths = [".frozen", str(Path.home() / ".micropython" / "lib"), *(str(lib / p) for p in MICROPYPATH_LIBS)]
+    env["MICROPYPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def _board(board: str) -> QemuPortBoard:
+    if board not in QEMU_BOARDS:
+        raise MicroPythonError(f"unknown MicroPython qemu board {board!r}; available: {', '.join(QEMU_BOARDS)}")
+    return QEMU_BOARDS[board]
+
+
+def _rv32_libgcc(cross: str) -> str:
+    """Debian's riscv64-unknown-elf-gcc hands the rv64 libgcc to -print-libgcc-file-name; the
+    rv32imac/ilp32 multilib is next to it."""
+    base = subprocess.run([cross, "-print-libgcc-file-name"], capture_output=True, text=True).stdout.strip()
+    lib = Path(base).parent / _RV32_LIBGCC
+    if not lib.is_file():
+        raise MicroPythonError(f"no {_RV32_LIBGCC} next to {base}: the VIRT_RV32 build needs the rv32 multilib of "
+                               "apt-get install gcc-riscv64-unknown-elf")
+    return str(lib)
+
+
+def qemu(board: str, user_c_modules: Path | None = None, progress=None) -> Path:
+    """``firmware.elf`` of the qemu port for ``board`` (MPS2_AN385: Cortex-M3, armv7m code;
+    MPS2_AN500: Cortex-M7, armv7emdp, which also runs armv7emsp/armv7m/armv6m .mpy files;
+    VIRT_RV32: rv32imc), with ``USER_C_MODULES`` when given."""
+    say = progress or (lambda s: None)
+    b = _board(board)
+    _need(b.cross, b.apt, f"building MicroPython for {board}")
+    flags = [f"BOARD={board}"]
+    if b.name == "VIRT_RV32":
+        flags.append(f"LIBS={_rv32_libgcc(b.cross)}")
+    if user_c_modules is not None:
+        flags.append(f"USER_C_MODULES={Path(user_c_modules).resolve()}")
+    key = _digest("qemu", str(micropython_dir()), flags, b.zcmp_off,
+                  _dir_digest(user_c_modules) if user_c_modules else None)
+    mpy_cross(say)  # for the frozen modules; built first, outside this build's lock (flock is not re-entrant)
+
+    def build(tree: Path, say) -> Path:
+        build_dir = tree / "ports/qemu" / f"build-{board}-{key}"
+        with_mod = " with the user C module" if user_c_modules else ""
+        _make(["-C", str(tree / "ports/qemu"), f"BUILD={build_dir}", *flags],
+              f"building MicroPython for qemu {board}{with_mod} (about a minute, once)", say)
+        return build_dir / "firmware.elf"
+
+    return _product(key, "firmware.elf", build, say)
+
+
+def romfs_partition(board: str) -> tuple[int, int]:
+    """(start, size) of ROMFS partition 0, read from the board's mpconfigboard.mk."""
+    _board(board)
+    mk = (micropython_dir() / "ports/qemu/boards" / board / "mpconfigboard.mk").read_text()
+    values = dict(re.findall(r"^(MICROPY_HW_ROMFS_PART0_(?:START|SIZE))\s*=\s*(\S+)", mk, re.M))
+    try:
+        return int(values["MICROPY_HW_ROMFS_PART0_START"], 0), int(values["MICROPY_HW_ROMFS_PART0_SIZE"], 0)
+    except KeyError:
+        raise MicroPythonError(f"the qemu board {board} has no ROMFS partition 0 in its mpconfigboard.mk") from None
+
+
+# ---- ROMFS images ----
+
+ROMFS_ALIGN = 4
+
+
+def romfs_image(files, out: Path, align: int = ROMFS_ALIGN) -> Path:
+    """Write a ROMFS image of ``files`` (``{name: Path}``, names may contain ``/``; or a directory,
+    taken recursively) to ``out``, with mpremote's own writer (``mpremote.romfs.VfsRomWriter``).
+
+    Alignment: mpremote's ``make_romfs``/``romfs build`` does **not** align file data: a file's
+    bytes follow its record's varuint headers and its name, so their offset is whatever those
+    lengths add up to (the format only keeps every record a multiple of 2 bytes long). The format
+    allows alignment with padding records (extmod/vfs_rom.c: unknown/padding records inside a file
+    record are skipped before its data record). This writer puts such a padding record in each
+    file so that every file's data starts at a multiple of ``align`` (default 4) from the start of
+    the image (and writes the image's own length as a fixed 4-byte varuint, keeping the size even
+    with a trailing padding record, so that growing the image never moves the data already placed); the qemu boards' ROMFS partitions start at 0x21000000 / 0x60C00000 / 0x80610000
+    (and real ports' partitions at flash-page boundaries), so the data is ``align``-aligned in
+    memory too, and ``memoryview(open('/rom/x', 'rb'))`` on the device points straight at it."""
+    from mpremote.romfs import VfsRomWriter
+
+    if align not in (1, 2, 4, 8, 16, 32, 64):
+        raise MicroPythonError(f"ROMFS data alignment must be a power of two up to 64, not {align}")
+    if isinstance(files, (str, Path)):
+        root = Path(files)
+        if not root.is_dir():
+            raise MicroPythonError(f"{root}: not a directory to make a ROMFS image of")
+        files = {str(p.relative_to(root)): p for p in sorted(root.rglob("*")) if p.is_file()}
+    entries = {name.strip("/"): Path(path).read_bytes() for name, path in files.items()}
+    tree: dict = {}
+    for name, data in entries.items():
+        node = tree
+        *dirs, leaf = name.split("/")
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[leaf] = data
+
+    pads: dict[str, int] = {}
+    for _ in range(8 * len(entries) + 8):  # fix the first misaligned file, which shifts the rest: repeat
+        image = _write_romfs(VfsRomWriter, tree, pads)
+        offsets = romfs_file_offsets(image)
+        wrong = sorted((o, n) for n, o in offsets.items() if o % align)
+        if not wrong:
+            break
+        o, n = wrong[0]
+        pads[n] = _pad_size(pads.get(n, 0) + align - o % align, align)
+    else:
+        raise MicroPythonError(f"could not align the ROMFS file data to {align} bytes")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(image)
+    return out
+
+
+def _pad_size(pad: int, align: int) -> int:
+    """``pad`` bytes of padding record, reduced modulo ``align`` to a size a padding record can
+    have: 0, or at least 2 (its kind and length bytes), so 1 becomes 1 + align."""
+    pad %= align
+    return pad + align if pad == 1 else pad
+
+
+def _write_romfs(writer_cls, tree: dict, pads: dict) -> bytes:
+    vfs = writer_cls()
+
+    def finalise() -> bytes:
+        """mpremote's finalise, but with a fixed-size (4-byte, 0x80-padded) length so that a
+        change of the image's size or parity does not move every file's data: the image is kept
+        a multiple of 2 long by a trailing padding record instead."""
+        _, data = vfs._dir_stack.pop()
+        if (len(writer_cls.ROMFS_HEADER) + 4 + len(data)) % 2:
+            data += vfs._pack(VfsRomWriterKinds.PADDING, b"\0")  # 3 bytes
+        length = vfs._encode_uint(len(data))
+        return writer_cls.ROMFS_HEADER + b"\x80" * (4 - len(length)) + length + data
+
+    def walk(node: dict, prefix: str) -> None:
+        for name in sorted(node):
+            value = node[name]
+            if isinstance(value, dict):
+                vfs.opendir(name)
+                walk(value, prefix + name + "/")
+                vfs.closedir()
+            else:
+                pad = pads.get(prefix + name, 0)
+                if pad:  # a file record whose payload is: name, padding record, data record
+                    fname = bytes(name, "ascii")
+                    payload = vfs._encode_uint(len(fname)) + fname
+                    payload += vfs._pack(VfsRomWriterKinds.PADDING, bytes(pad - 2))  # 1+1+(pad-2) bytes
+                    payload += vfs._pack(VfsRomWriterKinds.VERBATIM, value)
+                    vfs._dir_stack[-1][1].extend(vfs._pack(VfsRomWriterKinds.FILE, payload))
+                else:
+                    vfs.mkfile(name, value)
+
+    walk(tree, "")
+    return finalise()
+
+
+class VfsRomWriterKinds:
+    """Record kinds of the ROMFS format (extmod/vfs_rom.c; mpremote.romfs.VfsRomWriter)."""
+    PADDING = 1
+    VERBATIM = 2
+    POINTER = 3
+    DIRECTORY = 4
+    FILE = 5
+    FILESYSTEM = 0x14A6B1
+
+
+def _uint(buf: bytes, i: int) -> tuple[int, int]:
+    v = 0
+    while True:
+        b = buf[i]
+        i += 1
+        v = (v << 7) | (b & 0x7F)
+        if not b & 0x80:
+            return v, i
+
+
+def romfs_file_offsets(image: bytes) -> dict[str, int]:
+    """``{path: offset of the file's data from the image start}``, read as the device reads it."""
+    kind, i = _uint(image, 0)
+    if kind != VfsRomWriterKinds.FILESYSTEM:
+        raise MicroPythonError("not a ROMFS image (no RM1 header)")
+    length, i = _uint(image, i)
+    found: dict[str, int] = {}
+
+    def records(start: int, end: int, prefix: str) -> None:
+        j = start
+        while j < end:
+            kind, j = _uint(image, j)
+            length, j = _uint(image, j)
+            nxt = j + length
+            if kind in (VfsRomWriterKinds.DIRECTORY, VfsRomWriterKinds.FILE):
+                n, k = _uint(image, j)
+                name = image[k:k + n].decode()
+                if kind == VfsRomWriterKinds.DIRECTORY:
+                    records(k + n, nxt, prefix + name + "/")
+                else:
+                    k += n
+                    while k < nxt:  # the first data record; padding and unknown records are skipped
+                        sub, k = _uint(image, k)
+                        sub_len, k = _uint(image, k)
+                        if sub == VfsRomWriterKinds.VERBATIM:
+                            found[prefix + name] = k
+                            break
+                        k += sub_len
+            j = nxt
+
+    records(i, i + length, "")
+    return found
+
+
+# ---- running a qemu board ----
+
+@dataclass(frozen=True)
+class _Machine:
+    """What boards.QemuBoard needs to know of a machine (its name, QEMU binary and package)."""
+    name: str
+    qemu: tuple[str, ...]
+    qemu_apt: str
+
+
+class MicroPythonQemu(QemuBoard):
+    """A qemu-port MicroPython running under QEMU with its UART (the REPL) on a TCP server at
+    ``url`` (``socket://127.0.0.1:PORT``, for ``mpremote connect``). QEMU waits for the first
+    connection before it boots, and takes the next one after a client disconnects. With
+    ``romfs_image``, the image is preloaded at the board's ROMFS partition 0 and appears at
+    ``/rom`` (the port's ROMFS is read-only to the running MicroPython: it cannot be deployed to)."""
+
+    error = MicroPythonError
+
+    def __init__(self, board: str, elf, romfs_image: Path | None = None, port: int | None = None,
+                 icount: bool = False):
+        self.port_board = _board(board)
+        # -icount shift=0: one instruction = 1 ns of virtual time, so time.ticks_us() on the board
+        # counts executed instructions (in thousands), deterministically
+        self.icount = icount
+        if not Path(elf).is_file():  # QEMU would wait for a client before it notices
+            raise MicroPythonError(f"{elf}: no such firmware; build it with ports.qemu({board!r})")
+        self.romfs = Path(romfs_image) if romfs_image is not None else None
+        if self.romfs is not None:
+            start, size = romfs_partition(board)
+            if self.romfs.stat().st_size > size:
+                raise MicroPythonError(f"{self.romfs}: {self.romfs.stat().st_size:,} bytes do not fit the "
+                                       f"{board}'s ROMFS partition ({size:,} bytes)")
+            self.romfs_start = start
+        b = self.port_board
+        super().__init__(elf, port, _Machine(board, (b.qemu, "-machine", b.machine), b.qemu_apt))
+
+    def command(self) -> list[str]:
+        b = self.port_board
+        cmd = [b.qemu, "-machine", b.machine, "-nographic", "-monitor", "null", *b.qemu_args,
+               "-kernel", str(self.elf), "-serial", f"tcp:127.0.0.1:{self.port},server=on,wait=on"]
+        if self.romfs is not None:
+            cmd += ["-device", f"loader,file={self.romfs},addr=0x{self.romfs_start:08x},force-raw=on"]
+        if self.icount:
+            cmd += ["-icount", "shift=0"]
+        return cmd

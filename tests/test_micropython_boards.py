@@ -1,0 +1,67 @@
+"""The native module on MicroPython boards in QEMU (Cortex-M3, Cortex-M7 running armv7emsp code,
+RV32IMC), loaded from a preloaded ROMFS image and driven by mpremote: it answers held-out
+sentences exactly like the integer reference, told the home's names or not, and its weights stay
+in ROMFS, outside the heap."""
+
+from __future__ import annotations
+
+import pytest
+
+from fw_support import held_out_test_sentences, shipped_reference
+from squeezeedge.micropython.board import BOARD_ARCH, QemuModuleBoard
+from squeezeedge.micropython.engine import answer_from_dict
+from squeezeedge.micropython.ports import romfs_partition
+from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
+from squeezeedge.models.entities import home_names
+from squeezeedge.models.model_file import IntModel
+
+
+@pytest.fixture(scope="module", params=list(BOARD_ARCH))
+def board(request):
+    with QemuModuleBoard(request.param) as b:
+        yield b
+
+
+def _differences(reference, texts, got):
+    out = []
+    for text, d in zip(texts, got):
+        want = reference.classify(text.encode())
+        if "error" in d or answer_from_dict(d) != want:
+            out.append((text, want, d))
+    return out
+
+
+def test_weights_are_read_in_place_from_romfs(board):
+    r = board.import_report
+    start, size = romfs_partition(board.board)
+    assert r.weights_path == "/rom/squeezeedge.bin"
+    assert start <= r.info["weights_address"] < start + size  # the payload's address is in ROMFS
+    assert r.info["weights_address"] % 4 == 0
+    # the heap holds the module's code, tables and RAM, never the 119 KB of weights
+    assert r.heap_used < board.module.manifest["mpy_bytes"] + board.module.manifest["bss_bytes"] + 8192
+    assert r.heap_used < board.module.manifest["weights_bytes"]
+
+
+def test_answers_held_out_sentences_like_the_reference(board):
+    texts = held_out_test_sentences(100)
+    bad = _differences(shipped_reference(), texts, board.classify(texts))
+    assert not bad, bad[:3]
+
+
+def test_answers_like_the_reference_told_the_homes_names(board):
+    names = home_names("all")
+    reference = ReferenceEngine(IntModel.load(DEFAULT_MODEL), names)
+    try:
+        assert board.names_add(names.entries) == len(reference.encoder.gazetteer)
+        texts = held_out_test_sentences(60)
+        bad = _differences(reference, texts, board.classify(texts))
+        assert not bad, bad[:3]
+    finally:
+        board.names_clear()
+
+
+def test_bad_input_raises_value_error_and_the_board_goes_on(board):
+    got = board.classify([b"", b"x" * 600, b"\xff\xfe", b"\x00\x01 turn on\x00 the light", "turn off the kitchen lights"])
+    assert [g.get("type") for g in got[:3]] == ["ValueError"] * 3
+    assert got[1]["error"] == "command too long: 600 bytes, the limit is 512"
+    assert "error" not in got[3] and got[4]["intent"] == "HassTurnOff"
