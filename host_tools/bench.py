@@ -51,6 +51,10 @@ def add_bench_parser(subparsers) -> None:
     b.add_argument("--no-m4", action="store_true", help="skip the Cortex-M4 instruction count")
     b.add_argument("--compiler", action="store_true",
                    help="the compiler report instead (random weights, all targets): benchmarks/COMPILER.md")
+    b.add_argument("--micropython", action="store_true",
+                   help="the MicroPython report instead: per arch the native module's sizes, the heap `import "
+                        "squeezeedge` takes and instructions per command on QEMU boards, beside the C firmware: "
+                        "benchmarks/MICROPYTHON.md")
     b.add_argument("--no-shipped", action="store_true", help="--compiler: skip the shipped model")
     b.add_argument("--no-ort", action="store_true", help="--compiler: skip ONNX Runtime")
     b.add_argument("-o", "--output", default=None, metavar="PATH",
@@ -220,6 +224,18 @@ def run(presets: list[str], shipped: bool = True, quick: bool = False, runs: int
 
 
 def cmd_bench(args) -> int:
+    if args.micropython:
+        from .micropython.bench import DEFAULT_OUT as MPY_OUT, run as run_micropython
+
+        from .micropython.source import MicroPythonError
+
+        out = None if args.output == "-" else Path(args.output or MPY_OUT)
+        try:
+            print(run_micropython(out, progress=lambda s: print(f"[bench] {s} ...", file=sys.stderr, flush=True)))
+        except MicroPythonError as e:
+            print(f"squeezeedge: error: {e}", file=sys.stderr)
+            return 2
+        return 0
     if not args.compiler:
         return cmd_peers(args)
     args.output = args.output or str(DEFAULT_OUT)

@@ -83,14 +83,15 @@ static MP_NORETURN void raise_input_error(const se_check_result_t *check) {
       n = put_str(msg, n, sizeof msg, " bytes, the limit is ");
       n = put_int(msg, n, sizeof msg, SE_MAX_TEXT_BYTES);
       break;
-    case SE_CHECK_INVALID_UTF8:
+    case SE_CHECK_INVALID_UTF8: {
+      char byte[3] = {hex[(check->byte >> 4) & 15], hex[check->byte & 15], 0};
       n = put_str(msg, n, sizeof msg, "command is not valid UTF-8 (byte 0x");
-      msg[n++] = hex[(check->byte >> 4) & 15];
-      msg[n++] = hex[check->byte & 15];
+      n = put_str(msg, n, sizeof msg, byte);
       n = put_str(msg, n, sizeof msg, " at offset ");
       n = put_int(msg, n, sizeof msg, check->offset);
       n = put_str(msg, n, sizeof msg, ")");
       break;
+    }
     case SE_CHECK_EMPTY:
       n = put_str(msg, n, sizeof msg, "empty command");
       break;

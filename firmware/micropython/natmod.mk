@@ -14,6 +14,8 @@ endif
 LINK_RUNTIME = 1
 # keep natmod_libc.c's loops from being turned back into calls to memcmp/strlen
 CFLAGS_EXTRA += -fno-tree-loop-distribute-patterns -Wno-unused-function
+# -O2 after dynruntime.mk's -Os: the kernels want their loops unrolled (as in the C firmware)
+CFLAGS_EXTRA += -O2
 # The home's names table is se_engine.h's (600 names, 2,048 tokens, 7.7 KB); a smaller one:
 # make ... SE_CFLAGS="-DSE_NAMES_MAX=200 -DSE_NAMES_IDS_MAX=700"
 CFLAGS_EXTRA += $(SE_CFLAGS)

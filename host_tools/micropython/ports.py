@@ -18,6 +18,7 @@ Library first::
     img = ports.romfs_image({"w.bin": Path("w.bin")}, Path("w.romfs"))
     with ports.MicroPythonQemu("MPS2_AN500", elf, img) as board:
         print(board.url)                                 # socket://127.0.0.1:PORT for mpremote
+    elf = ports.qemu("MPS2_AN500", filesystem=True)      # + a LittleFS at /flash: deploy works there
 """
 
 from __future__ import annotations
@@ -231,6 +232,117 @@ def unix_env(base: dict | None = None) -> dict:
     return env
 
 
+# ---- the filesystem boards (qemu(..., filesystem=True)) ----
+
+# Where each board's RAM block device lives: RAM the firmware does not use (checked against the
+# built ELF by _check_fs_region). MPS2 (mcu/arm/mps2.ld): 4 MB of RAM at 0x0 holds .text, .data,
+# .bss (with the 1 MB heap: it ends near 1.4 MB) and the stack at the top (_estack = 4 MB); the
+# block device takes 0x200000..0x3C0000, 256 KB below the top. VIRT_RV32 (mcu/rv32/virt.ld): the
+# ELF and ROMFS end at 0x80A10000, QEMU's virt machine has 128 MB of RAM from 0x80000000; the
+# block device takes 0x80C00000..0x80DC0000.
+FS_REGIONS = {
+    "MPS2_AN385": (0x00200000, 0x001C0000),
+    "MPS2_AN500": (0x00200000, 0x001C0000),
+    "VIRT_RV32": (0x80C00000, 0x001C0000),
+}
+FS_BLOCK_SIZE = 4096
+FS_HEAP_SIZE = 1048576
+FS_MOUNT = "/flash"
+# Below a 4 MB RAM's top: the stack (MICROPY_STACK_SIZE is 10 KB; kept 64 KB clear).
+_STACK_MARGIN = 0x10000
+
+# Frozen as `_boot.py` and run by the port at every (soft) reset, from mp_init's
+# MICROPY_PORT_INIT_FUNC hook (the qemu port's main.c runs no boot script of its own).
+FS_BOOT = """\
+# SqueezeEdge's qemu filesystem board: a LittleFS on RAM at a fixed address outside the GC heap,
+# mounted at {mount}. RAM survives a soft reset, so the files do too (like flash); a cold boot
+# (a new QEMU) starts with zeroed RAM: the mount fails and the filesystem is made afresh.
+import os, sys, uctypes, vfs
+
+
+class _SeRamBlocks:
+    def __init__(self, addr, size, block):
+        self.mem = memoryview(uctypes.bytearray_at(addr, size))
+        self.block = block
+        self.count = size // block
+
+    def readblocks(self, n, buf, off=0):
+        a = n * self.block + off
+        buf[:] = self.mem[a:a + len(buf)]
+
+    def writeblocks(self, n, buf, off=None):
+        if off is None:  # the simple interface: whole blocks, erase included
+            off = 0
+        a = n * self.block + off
+        self.mem[a:a + len(buf)] = buf
+
+    def ioctl(self, op, arg):
+        if op == 4:  # block count
+            return self.count
+        if op == 5:  # block size
+            return self.block
+        return 0     # init, deinit, sync, erase (RAM needs no erase)
+
+
+_se_bd = _SeRamBlocks({addr}, {size}, {block})
+try:
+    vfs.mount(vfs.VfsLfs2(_se_bd), {mount!r})
+except OSError:
+    vfs.VfsLfs2.mkfs(_se_bd)
+    vfs.mount(vfs.VfsLfs2(_se_bd), {mount!r})
+os.chdir({mount!r})
+sys.path.append({mount!r})
+sys.path.append({mount!r} + '/lib')
+del _se_bd, _SeRamBlocks, os, sys, uctypes, vfs
+"""
+
+# Force-included into every C file of the build: the hook that runs the frozen `_boot.py`.
+# LittleFS stamps files with mp_hal_time_ns(), which the qemu port lacks (it has no clock): 0
+# (files show the epoch).
+FS_BOOT_HEADER = """\
+/* SqueezeEdge's qemu filesystem board: run the frozen _boot.py at the end of mp_init(). */
+#include <stdbool.h>
+#include <stdint.h>
+int pyexec_frozen_module(const char *name, bool allow_keyboard_interrupt);
+#define MICROPY_PORT_INIT_FUNC pyexec_frozen_module("_boot.py", false)
+#define mp_hal_time_ns() ((uint64_t)0)
+"""
+
+
+def _fs_boot_files(board: str) -> tuple[Path, Path, str]:
+    """(manifest.py, se_fsboot.h, the boot script) for ``board``'s filesystem build, written under
+    the cache (the source tree is read-only), in a directory named by their content."""
+    addr, size = FS_REGIONS[board]
+    boot = FS_BOOT.format(addr=hex(addr), size=hex(size), block=FS_BLOCK_SIZE, mount=FS_MOUNT)
+    d = cache_root() / "fsboot" / _digest(boot, FS_BOOT_HEADER)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "_boot.py").write_text(boot)
+    (d / "manifest.py").write_text(f"freeze({str(d)!r}, '_boot.py')\n")
+    (d / "se_fsboot.h").write_text(FS_BOOT_HEADER)
+    return d / "manifest.py", d / "se_fsboot.h", boot
+
+
+def _check_fs_region(elf: Path, board: str) -> None:
+    """MicroPythonError when the ELF's loaded sections (or the stack below ``_estack``) reach into
+    the block device's RAM: the filesystem would overwrite the firmware or the heap."""
+    from elftools.elf.elffile import ELFFile
+
+    addr, size = FS_REGIONS[board]
+    with open(elf, "rb") as f:
+        e = ELFFile(f)
+        spans = [(s["sh_addr"], s["sh_addr"] + s["sh_size"], s.name) for s in e.iter_sections()
+                 if s["sh_flags"] & 2 and s["sh_size"]]  # SHF_ALLOC
+        symtab = e.get_section_by_name(".symtab")
+        estack = symtab.get_symbol_by_name("_estack") if symtab else None
+    if estack:
+        top = estack[0]["st_value"]
+        spans.append((top - _STACK_MARGIN, top, "the stack"))
+    for lo, hi, name in spans:
+        if lo < addr + size and addr < hi:
+            raise MicroPythonError(f"{board}'s filesystem RAM 0x{addr:08x}..0x{addr + size:08x} overlaps {name} "
+                                   f"(0x{lo:08x}..0x{hi:08x}) in {elf}: move FS_REGIONS[{board!r}] in ports.py")
+
+
 def _board(board: str) -> QemuPortBoard:
     if board not in QEMU_BOARDS:
         raise MicroPythonError(f"unknown MicroPython qemu board {board!r}; available: {', '.join(QEMU_BOARDS)}")
@@ -248,27 +360,48 @@ def _rv32_libgcc(cross: str) -> str:
     return str(lib)
 
 
-def qemu(board: str, user_c_modules: Path | None = None, progress=None) -> Path:
+def qemu(board: str, user_c_modules: Path | None = None, progress=None, filesystem: bool = False) -> Path:
     """``firmware.elf`` of the qemu port for ``board`` (MPS2_AN385: Cortex-M3, armv7m code;
     MPS2_AN500: Cortex-M7, armv7emdp, which also runs armv7emsp/armv7m/armv6m .mpy files;
-    VIRT_RV32: rv32imc), with ``USER_C_MODULES`` when given."""
+    VIRT_RV32: rv32imc), with ``USER_C_MODULES`` when given.
+
+    ``filesystem=True``: a board with a real, writable filesystem, for deploy's tests and for
+    anyone who wants to try ``squeezeedge flash --micropython`` without hardware. The stock qemu
+    port has none (only a read-only ROMFS). This build has a 1 MB GC heap
+    (``MICROPY_HEAP_SIZE=1048576``, room to read a weights blob from a file), LittleFS v2
+    (``MICROPY_VFS_LFS2=1``) and, instead of the port's frozen test modules, a frozen ``_boot.py``
+    (FS_BOOT) run at every reset: it mounts a LittleFS at ``/flash`` on a RAM block device at a
+    fixed address outside the heap and the firmware (FS_REGIONS, checked against the ELF), formats
+    it on the first boot, ``os.chdir('/flash')`` and puts ``/flash`` and ``/flash/lib`` on
+    ``sys.path``. RAM survives mpremote's soft resets, so the files stay like on flash for as long
+    as QEMU runs; a new QEMU starts empty."""
     say = progress or (lambda s: None)
     b = _board(board)
+    if filesystem and board not in FS_REGIONS:
+        raise MicroPythonError(f"no filesystem variant of the qemu board {board}; available: {', '.join(FS_REGIONS)}")
     _need(b.cross, b.apt, f"building MicroPython for {board}")
     flags = [f"BOARD={board}"]
     if b.name == "VIRT_RV32":
         flags.append(f"LIBS={_rv32_libgcc(b.cross)}")
     if user_c_modules is not None:
         flags.append(f"USER_C_MODULES={Path(user_c_modules).resolve()}")
+    fs_key = None
+    if filesystem:
+        manifest, header, boot = _fs_boot_files(board)
+        flags += [f"MICROPY_HEAP_SIZE={FS_HEAP_SIZE}", "MICROPY_VFS_LFS2=1", f"FROZEN_MANIFEST={manifest}",
+                  f"CFLAGS_EXTRA=-include {header}"]
+        fs_key = (boot, FS_BOOT_HEADER)
     key = _digest("qemu", str(micropython_dir()), flags, b.zcmp_off,
-                  _dir_digest(user_c_modules) if user_c_modules else None)
+                  _dir_digest(user_c_modules) if user_c_modules else None, *(fs_key or ()))
     mpy_cross(say)  # for the frozen modules; built first, outside this build's lock (flock is not re-entrant)
 
     def build(tree: Path, say) -> Path:
         build_dir = tree / "ports/qemu" / f"build-{board}-{key}"
-        with_mod = " with the user C module" if user_c_modules else ""
+        what = (" with the user C module" if user_c_modules else "") + (" with a filesystem at /flash" if filesystem else "")
         _make(["-C", str(tree / "ports/qemu"), f"BUILD={build_dir}", *flags],
-              f"building MicroPython for qemu {board}{with_mod} (about a minute, once)", say)
+              f"building MicroPython for qemu {board}{what} (about a minute, once)", say)
+        if filesystem:
+            _check_fs_region(build_dir / "firmware.elf", board)
         return build_dir / "firmware.elf"
 
     return _product(key, "firmware.elf", build, say)
