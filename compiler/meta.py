@@ -13,30 +13,22 @@ package. They define one ``const se_meta_t se_model_meta`` (type in firmware/cor
 * slot names as Home Assistant spells them plus a negation flag per slot: the label slot
   ``-volume_step`` becomes name ``volume_step`` with ``slot_negated`` 1 (NULL when none is).
 
-Everything is ``static const`` data (flash); no code is generated.
+Everything is ``static const`` data (flash); no code is generated. With a weights blob
+(``compile_model(..., weights="blob")``) the tables are in the blob instead and
+``se_model_meta_bind(payload)``, generated, points a RAM ``se_model_meta`` at them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from ..models.labels import slot_key
 from ..models.model_file import IntModel
 from ..models.tokenizer import CONTINUATION
 
-META_FORMAT_VERSION = 3  # 2: slot_negated; 3: oos_threshold_no_names
-
-
-def _c_bytes(data: bytes) -> str:
-    """A C string literal of ``data`` (octal escapes for anything not plainly printable)."""
-    out = []
-    for b in data:
-        c = chr(b)
-        if c.isalnum() and b < 0x80 or c in " _.,:;-+=/()[]<>!@$%^&*|~'`":
-            out.append(c)
-        else:
-            out.append(f"\\{b:03o}")
-    return '"' + "".join(out) + '"'
+META_FORMAT_VERSION = 4  # 2: slot_negated; 3: oos_threshold_no_names; 4: flat tables, one string pool
 
 
 def _c_array(ctype: str, name: str, values, per_line: int = 16) -> str:
@@ -68,33 +60,95 @@ def lookup_entries(vocab: list[str]) -> list[tuple[int, bytes, int]]:
     return sorted((c, b, i) for (c, b), i in table.items())
 
 
-def meta_sources(model: IntModel) -> tuple[str, str]:
-    """(model_meta.h, model_meta.c) text for ``model``."""
+def meta_tables(model: IntModel) -> tuple[list[tuple[str, np.ndarray]], dict]:
+    """The metadata as flat arrays (name, array), in the order of se_meta_t, and its scalars.
+    Names and values are offsets into one pool of NUL-terminated strings (``strings``)."""
     cfg = model.config
     entries = lookup_entries(model.vocab)
     blob = b"".join(b for _, b, _ in entries)
     offsets = [0]
     for _, b, _ in entries:
         offsets.append(offsets[-1] + len(b))
-    max_piece = max((len(b) for _, b, _ in entries), default=1)
-    cont = [int(p.startswith(CONTINUATION)) for p in model.vocab]
-    n_slots = len(model.slots)
-    value_rows: list[tuple[bytes, bytes]] = []
-    value_start = [0]
+    pool = bytearray()
+
+    def intern(text: bytes) -> int:
+        at = len(pool)
+        pool.extend(text + b"\0")
+        return at
+
+    intent_names = [intern((name or "").encode("utf-8")) for name in model.intents]
+    keys = [slot_key(s) for s in model.slots]  # the C side never parses label names
+    slot_names = [intern(k.encode("utf-8")) for k, _ in keys]
+    negated = [int(sign == "-") for _, sign in keys]
+    phrases, texts, value_start = [], [], [0]
     for slot in model.slots:
-        table = model.value_table.get(slot, {})
-        rows = sorted((k.encode("utf-8"), v.encode("utf-8")) for k, v in table.items())
-        value_rows += rows
-        value_start.append(len(value_rows))
-    exp_table = [int(v) for v in model["exp_table"]]
+        for k, v in sorted((k.encode("utf-8"), v.encode("utf-8")) for k, v in model.value_table.get(slot, {}).items()):
+            phrases.append(intern(k))
+            texts.append(intern(v))
+        value_start.append(len(phrases))
     # intent → allowed slots (IntModel.allowed_tags); intents not listed allow every slot
     intent_slots = getattr(model, "intent_slots", None) or {}
     allowed = []
     for intent in model.intents:
         listed = intent_slots.get(intent) if intent is not None else None
         allowed += [1 if listed is None or slot in listed else 0 for slot in model.slots]
-    conf_m, conf_n = int(model["head.conf.m"][0]), int(model["head.conf.n"][0])
 
+    def arr(values, dtype) -> np.ndarray:
+        return np.asarray(list(values) or [0], dtype=dtype)
+
+    tables = [
+        ("vocab_blob", np.frombuffer(blob or b"\0", dtype=np.uint8)),
+        ("vocab_off", arr(offsets, np.uint32)),
+        ("vocab_id", arr((i for _, _, i in entries), np.uint16)),
+        ("vocab_cont", arr((c for c, _, _ in entries), np.uint8)),
+        ("token_cont", arr((int(p.startswith(CONTINUATION)) for p in model.vocab), np.uint8)),
+        ("strings", np.frombuffer(bytes(pool), dtype=np.uint8)),
+        ("intent_names", arr(intent_names, np.uint32)),
+        ("slot_names", arr(slot_names, np.uint32)),
+        ("value_phrases", arr(phrases, np.uint32)),
+        ("value_texts", arr(texts, np.uint32)),
+        ("value_start", arr(value_start, np.uint16)),
+        ("exp_table", arr((int(v) for v in model["exp_table"]), np.uint16)),
+    ]
+    if intent_slots:
+        tables.append(("intent_slot_allowed", arr(allowed, np.uint8)))
+    if any(negated):
+        tables.append(("slot_negated", arr(negated, np.uint8)))
+    scalars = {
+        "version": META_FORMAT_VERSION, "vocab_size": cfg.vocab_size, "max_len": cfg.max_len,
+        "n_lookup": len(entries), "max_piece": max((len(b) for _, b, _ in entries), default=1),
+        "n_intents": len(model.intents), "n_slots": len(model.slots),
+        "oos_threshold": int(model.oos_threshold), "conf_m": int(model["head.conf.m"][0]),
+        "conf_n": int(model["head.conf.n"][0]), "oos_threshold_no_names": int(model.threshold(names_told=False)),
+    }
+    return tables, scalars
+
+
+# se_meta_t's fields in order: (field, a table's name or a scalar's key; None: NULL when absent)
+_FIELDS = [("version", "version"), ("vocab_size", "vocab_size"), ("max_len", "max_len"),
+           ("vocab_blob", "vocab_blob"), ("vocab_off", "vocab_off"), ("vocab_id", "vocab_id"),
+           ("vocab_cont", "vocab_cont"), ("n_lookup", "n_lookup"), ("max_piece", "max_piece"),
+           ("token_cont", "token_cont"), ("strings", "strings"), ("intent_names", "intent_names"),
+           ("n_intents", "n_intents"), ("slot_names", "slot_names"), ("n_slots", "n_slots"),
+           ("value_phrases", "value_phrases"), ("value_texts", "value_texts"), ("value_start", "value_start"),
+           ("oos_threshold", "oos_threshold"), ("conf_m", "conf_m"), ("conf_n", "conf_n"),
+           ("exp_table", "exp_table"), ("intent_slot_allowed", "intent_slot_allowed"),
+           ("slot_negated", "slot_negated"), ("oos_threshold_no_names", "oos_threshold_no_names")]
+_C_TYPES = {"uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t"}
+
+
+def meta_sources(model: IntModel, blob_offsets: dict[str, int] | None = None) -> tuple[str, str]:
+    """(model_meta.h, model_meta.c) text for ``model``. With ``blob_offsets`` (table name → offset
+    in a weights blob's payload, compiler/blob.py) the tables are not in the C: the generated
+    ``se_model_meta_bind(payload)`` points ``se_model_meta`` at them."""
+    cfg = model.config
+    tables, scalars = meta_tables(model)
+    present = {name: a for name, a in tables}
+    in_blob = blob_offsets is not None
+    decl = ("extern se_meta_t se_model_meta; /* filled by se_model_meta_bind */\n"
+            "/* Points se_model_meta at the tables in a weights blob's payload (se_blob_open's). */\n"
+            "void se_model_meta_bind(const uint8_t *payload);\n#define SE_META_IN_BLOB 1"
+            if in_blob else "extern const se_meta_t se_model_meta;")
     h = f"""/* SqueezeEdge model metadata: generated by squeezeedge.compiler.meta. Do not edit. */
 #ifndef SE_MODEL_META_H
 #define SE_MODEL_META_H
@@ -105,61 +159,50 @@ def meta_sources(model: IntModel) -> tuple[str, str]:
 #define SE_META_VOCAB_SIZE {cfg.vocab_size}
 #define SE_META_MAX_LEN {cfg.max_len}
 #define SE_META_N_INTENTS {len(model.intents)}
-#define SE_META_N_SLOTS {n_slots}
-#define SE_META_N_TAGS {1 + 2 * n_slots}
+#define SE_META_N_SLOTS {len(model.slots)}
+#define SE_META_N_TAGS {1 + 2 * len(model.slots)}
 #define SE_META_OOS_THRESHOLD {int(model.oos_threshold)}
 
-extern const se_meta_t se_model_meta;
+{decl}
 
 #endif /* SE_MODEL_META_H */
 """
     parts = ["/* SqueezeEdge model metadata: generated by squeezeedge.compiler.meta. Do not edit. */",
              "#include <stdint.h>", "#include <stddef.h>", '#include "model_meta.h"', ""]
-    parts.append(_c_array("uint8_t", "vocab_blob", blob))
-    parts.append(_c_array("uint32_t", "vocab_off", offsets))
-    parts.append(_c_array("uint16_t", "vocab_id", [i for _, _, i in entries]))
-    parts.append(_c_array("uint8_t", "vocab_cont", [c for c, _, _ in entries]))
-    parts.append(_c_array("uint8_t", "token_cont", cont, per_line=32))
-    names = [_c_bytes((name or "").encode("utf-8")) for name in model.intents]
-    parts.append(f"static const char *const intent_names[{len(names)}] = {{\n  " + ",\n  ".join(names) + "\n};\n")
-    keys = [slot_key(s) for s in model.slots]  # the C side never parses label names
-    snames = [_c_bytes(k.encode("utf-8")) for k, _ in keys] or ['""']
-    negated = [int(sign == "-") for _, sign in keys]
-    parts.append(f"static const char *const slot_names[{len(snames)}] = {{\n  " + ",\n  ".join(snames) + "\n};\n")
-    if value_rows:
-        rows = [f"{{{_c_bytes(k)}, {_c_bytes(v)}}}" for k, v in value_rows]
-    else:
-        rows = ['{"", ""}']
-    parts.append(f"static const se_value_t value_rows[{len(rows)}] = {{\n  " + ",\n  ".join(rows) + "\n};\n")
-    parts.append(_c_array("uint16_t", "value_start", value_start))
-    parts.append(_c_array("uint16_t", "exp_table", exp_table))
-    if intent_slots:
-        parts.append(_c_array("uint8_t", "intent_slot_allowed", allowed, per_line=32))
-    if any(negated):
-        parts.append(_c_array("uint8_t", "slot_negated", negated, per_line=32))
-    parts.append(f"""const se_meta_t se_model_meta = {{
-  {META_FORMAT_VERSION},
-  {cfg.vocab_size}, {cfg.max_len},
-  vocab_blob, vocab_off, vocab_id, vocab_cont, {len(entries)}, {max_piece},
-  token_cont,
-  intent_names, {len(model.intents)},
-  slot_names, {n_slots},
-  value_rows, value_start,
-  {int(model.oos_threshold)}, {conf_m}, {conf_n},
-  exp_table,
-  {"intent_slot_allowed" if intent_slots else "NULL"},
-  {"slot_negated" if any(negated) else "NULL"},
-  {model.threshold(names_told=False)}
-}};
-""")
+    if in_blob:
+        parts.append("se_meta_t se_model_meta;\n")
+        parts.append("void se_model_meta_bind(const uint8_t *payload) {\n  se_meta_t *m = &se_model_meta;")
+        for field, key in _FIELDS:
+            if key in scalars:
+                parts.append(f"  m->{field} = {scalars[key]};")
+            elif key in present:
+                ctype = _C_TYPES[str(present[key].dtype)]
+                cast = "const char *" if field == "strings" else f"const {ctype} *"
+                parts.append(f"  m->{field} = ({cast})(payload + {blob_offsets[key]});")
+            else:
+                parts.append(f"  m->{field} = NULL;")
+        parts.append("}")
+        return h, "\n".join(parts) + "\n"
+    for name, a in tables:
+        parts.append(_c_array(_C_TYPES[str(a.dtype)], name, a.tolist(), per_line=32 if a.dtype == np.uint8 else 16))
+    init = []
+    for field, key in _FIELDS:
+        if key in scalars:
+            init.append(str(scalars[key]))
+        elif key in present:
+            init.append("(const char *)strings" if field == "strings" else key)
+        else:
+            init.append("NULL")
+    parts.append("const se_meta_t se_model_meta = {\n  " + ",\n  ".join(init) + "\n};\n")
     return h, "\n".join(parts)
 
 
-def write_meta(model: IntModel, out_dir: str | Path) -> Path:
-    """Write ``model_meta.h`` and ``model_meta.c`` into ``out_dir`` (created if needed)."""
+def write_meta(model: IntModel, out_dir: str | Path, blob_offsets: dict[str, int] | None = None) -> Path:
+    """Write ``model_meta.h`` and ``model_meta.c`` into ``out_dir`` (created if needed);
+    ``blob_offsets``: the tables are in the package's weights blob (Package.info["blob"]["meta_offsets"])."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    h, c = meta_sources(model)
+    h, c = meta_sources(model, blob_offsets)
     (out / "model_meta.h").write_text(h)
     (out / "model_meta.c").write_text(c)
     return out

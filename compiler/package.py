@@ -188,12 +188,16 @@ def compile_model(model: IntModel, target: str = "host", progress: Callable[[str
     if weights == "blob":
         from . import blob as blob_mod
 
-        lay = blob_mod.layout(plan.constants)
-        blob = blob_mod.blob_bytes(lay, len(plan.constants))
+        from .meta import meta_tables
+
+        tables = meta_tables(model)[0]  # the firmware's tables ride along (meta.py: se_model_meta_bind)
+        lay = blob_mod.layout(plan.constants + tables)
+        blob = blob_mod.blob_bytes(lay, len(plan.constants) + len(tables))
+        meta_offsets = {name: off for (name, _), off in zip(tables, lay.offsets[len(plan.constants):])}
         info["weights"] = "blob"
         info["blob"] = {"format": blob_mod.BLOB_VERSION, "model_id": lay.model_id, "crc32": lay.crc32,
-                        "payload_bytes": lay.payload_bytes, "n_constants": len(plan.constants),
-                        "bytes": len(blob)}
+                        "payload_bytes": lay.payload_bytes, "n_constants": len(plan.constants) + len(tables),
+                        "bytes": len(blob), "meta_offsets": meta_offsets}
         parts.append("/* ---- weights, biases, multipliers and tables: in the weights blob ---- */")
         parts.append("const uint8_t *se_model_weights; /* the blob's payload; set by the firmware */")
         parts += [f"#define {name} ((const {aot.c_type(arr)} *)(se_model_weights + {off}))"

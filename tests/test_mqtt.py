@@ -207,6 +207,25 @@ def test_status_will_and_discovery(mosquitto):
         watch.close()
 
 
+def test_a_retained_request_is_never_run_by_a_device_that_subscribes_later(mosquitto):
+    """The broker replays a retained request to every new subscription: the device must not run
+    an old command again at each (re)connect."""
+    dev = f"ret{os.getpid()}"
+    t = mqtt_mod.topics(dev)
+    col = Collector(mosquitto.url, [t["result"]])
+    col.client.publish(t["cmd"], b'{"id":"old","text":"turn on the light"}', qos=1, retain=True).wait_for_publish(10)
+    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, mosquitto.url, dev)
+    try:
+        col.client.publish(t["cmd"], b'{"id":"new","cmd":"ping"}', qos=1).wait_for_publish(10)
+        assert col.wait_for(lambda m: b'"new"' in m[1])
+        time.sleep(0.3)
+        assert [json.loads(m[1])["id"] for m in col.messages] == ["new"]
+    finally:
+        col.client.publish(t["cmd"], b"", qos=1, retain=True).wait_for_publish(10)  # clear it
+        col.close()
+        emu.stop()
+
+
 def test_clean_stop_says_offline(amqtt_broker):
     device = "cleanstop"
     t = mqtt_mod.topics(device)

@@ -116,17 +116,17 @@ static se_status_t best_tags(const se_meta_t *meta, int32_t intent, const se_tok
   return SE_STATUS_OK;
 }
 
-/* Value-table lookup: the value of `phrase` for slot s, or NULL. */
-static const se_value_t *find_value(const se_meta_t *meta, int32_t s, const uint8_t *phrase, int32_t n) {
+/* Value-table lookup: the Home Assistant value of `phrase` for slot s, or NULL. */
+static const char *find_value(const se_meta_t *meta, int32_t s, const uint8_t *phrase, int32_t n) {
   int32_t lo = meta->value_start[s], hi = meta->value_start[s + 1] - 1;
   while (lo <= hi) {
     int32_t mid = lo + (hi - lo) / 2;
-    const uint8_t *p = (const uint8_t *)meta->values[mid].phrase;
+    const uint8_t *p = (const uint8_t *)(meta->strings + meta->value_phrases[mid]);
     int32_t pn = (int32_t)strlen((const char *)p);
     int32_t m = pn < n ? pn : n;
     int c = m ? memcmp(p, phrase, (size_t)m) : 0;
     if (c == 0) c = (pn > n) - (pn < n);
-    if (c == 0) return &meta->values[mid];
+    if (c == 0) return meta->strings + meta->value_texts[mid];
     if (c < 0) lo = mid + 1; else hi = mid - 1;
   }
   return NULL;
@@ -142,10 +142,10 @@ static se_status_t emit_span(const se_meta_t *meta, const uint8_t *data, const s
                              int32_t first, int32_t last, int32_t slot, uint8_t *buf, int32_t cap,
                              int32_t *used, se_answer_t *ans) {
   int32_t k, n, sign = negated(meta, slot);
-  const se_value_t *v;
+  const char *v;
   uint8_t *out;
   for (k = 0; k < ans->n_slots; ++k)
-    if (strcmp(meta->slots[ans->slots[k].slot], meta->slots[slot]) == 0) return SE_STATUS_OK;
+    if (strcmp(se_meta_slot(meta, ans->slots[k].slot), se_meta_slot(meta, slot)) == 0) return SE_STATUS_OK;
   if (ans->n_slots >= ans->slots_cap) return SE_STATUS_BUFFER;
   if (*used + sign > cap) return SE_STATUS_BUFFER;
   out = buf + *used;
@@ -154,16 +154,16 @@ static se_status_t emit_span(const se_meta_t *meta, const uint8_t *data, const s
   if (n < 0) return SE_STATUS_BUFFER;
   v = find_value(meta, slot, out + sign, n);
   if (v) {
-    int32_t vn = (int32_t)strlen(v->value);
+    int32_t vn = (int32_t)strlen(v);
     if (!sign) {
-      ans->slots[ans->n_slots].value = (const uint8_t *)v->value;
+      ans->slots[ans->n_slots].value = (const uint8_t *)v;
       ans->slots[ans->n_slots].value_len = vn;
       ans->slots[ans->n_slots].slot = slot;
       ans->n_slots++;
       return SE_STATUS_OK;
     }
     if (*used + 1 + vn > cap) return SE_STATUS_BUFFER;
-    memcpy(out + 1, v->value, (size_t)vn);
+    memcpy(out + 1, v, (size_t)vn);
     n = vn;
   }
   if (sign) out[0] = '-';

@@ -11,14 +11,14 @@
 #define SE_CONF_ONE 10000
 
 typedef struct {
-  int32_t slot;        /* index into meta->slots */
+  int32_t slot;        /* slot index (se_meta_slot) */
   const uint8_t *value;/* value bytes: a value-table entry (flash) or the normalized phrase */
   int32_t value_len;
 } se_slot_value_t;
 
 typedef struct {
   int32_t top;            /* argmax of the intent logits */
-  int32_t intent;         /* 0 = out of scope (null), else index into meta->intents */
+  int32_t intent;         /* 0 = out of scope (null), else an intent index (se_meta_intent) */
   int32_t conf_q;         /* confidence, 0..SE_CONF_ONE */
   se_slot_value_t *slots; /* caller-owned, capacity slots_cap (meta->n_slots suffices) */
   int32_t slots_cap;

@@ -87,14 +87,14 @@ static void classify_reply(se_protocol_t *p, const se_request_t *req, const uint
     se_jw_raw(&w, ",\"intent\":");
     if (ans.intent == 0) se_jw_raw(&w, "null");
     else {
-      const char *name = meta->intents[ans.intent];
+      const char *name = se_meta_intent(meta, ans.intent);
       se_jw_string(&w, (const uint8_t *)name, (int32_t)strlen(name));
     }
     se_jw_raw(&w, ",\"confidence\":");
     se_jw_q4(&w, ans.conf_q);
     se_jw_raw(&w, ",\"slots\":{");
     for (k = 0; k < ans.n_slots; ++k) {
-      const char *name = meta->slots[ans.slots[k].slot];
+      const char *name = se_meta_slot(meta, ans.slots[k].slot);
       if (k) se_jw_raw(&w, ",");
       se_jw_string(&w, (const uint8_t *)name, (int32_t)strlen(name));
       se_jw_raw(&w, ":");

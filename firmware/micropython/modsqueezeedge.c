@@ -134,13 +134,13 @@ static mp_obj_t se_mp_classify(mp_obj_t text_in) {
   }
   result = mp_obj_new_dict(3);
   mp_obj_dict_store(result, MP_OBJ_NEW_QSTR(MP_QSTR_intent),
-                    ans.intent == 0 ? mp_const_none : new_cstr(meta->intents[ans.intent]));
+                    ans.intent == 0 ? mp_const_none : new_cstr(se_meta_intent(meta, ans.intent)));
   /* conf_q / 10000 by the VM: no float code in the module (rv32imc and xtensa .mpy have none) */
   mp_obj_dict_store(result, MP_OBJ_NEW_QSTR(MP_QSTR_confidence),
                     mp_binary_op(MP_BINARY_OP_TRUE_DIVIDE, mp_obj_new_int(ans.conf_q), mp_obj_new_int(SE_CONF_ONE)));
   slots = mp_obj_new_dict(ans.n_slots);
   for (k = 0; k < ans.n_slots; ++k) {
-    mp_obj_dict_store(slots, new_cstr(meta->slots[ans.slots[k].slot]),
+    mp_obj_dict_store(slots, new_cstr(se_meta_slot(meta, ans.slots[k].slot)),
                       mp_obj_new_str((const char *)ans.slots[k].value, (size_t)ans.slots[k].value_len));
   }
   mp_obj_dict_store(result, MP_OBJ_NEW_QSTR(MP_QSTR_slots), slots);
@@ -158,6 +158,7 @@ static mp_obj_t se_mp_names_add(mp_obj_t kind_in, mp_obj_t text_in) {
   se_status_t st;
   int32_t bad = 0;
   ensure_engine();
+  check_weights(); /* the vocabulary is in the blob */
   if (kind_len > SE_NAMES_KIND_MAX) result = SE_NAME_BAD_KIND;
   else if (len > SE_MAX_TEXT_BYTES) result = SE_NAME_UNREADABLE;
   else if (!se_utf8_valid((const uint8_t *)text, (int32_t)len, &bad)) {
@@ -215,28 +216,29 @@ static void store_int(mp_obj_t d, const char *key, mp_int_t v) {
 
 /* info() -> the model and the module's memory, as the protocol's /info reports them */
 static mp_obj_t se_mp_info(void) {
-  const se_meta_t *meta = &se_model_meta;
   mp_obj_t d = mp_obj_new_dict(16);
   ensure_engine();
-  store_int(d, "vocab_size", meta->vocab_size);
-  store_int(d, "max_len", meta->max_len);
-  store_int(d, "intents", meta->n_intents - 1);
-  store_int(d, "slots", meta->n_slots);
+  store_int(d, "vocab_size", SE_META_VOCAB_SIZE);
+  store_int(d, "max_len", SE_META_MAX_LEN);
+  store_int(d, "intents", SE_META_N_INTENTS - 1);
+  store_int(d, "slots", SE_META_N_SLOTS);
   store_int(d, "arena_bytes", SE_MODEL_ARENA_BYTES);
   store_int(d, "ram_bytes", (mp_int_t)sizeof se_mp_engine);
   store_int(d, "weight_bytes", SE_MODEL_WEIGHT_BYTES);
   store_int(d, "names", se_mp_engine.names.n);
+  store_int(d, "name_tokens", se_mp_engine.names.n_ids);
   store_int(d, "names_max", SE_NAMES_MAX);
   store_int(d, "names_tokens_max", SE_NAMES_IDS_MAX);
-  store_int(d, "oos_threshold", meta->oos_threshold);
-  store_int(d, "oos_threshold_no_names", meta->oos_threshold_no_names);
 #ifdef SE_MODEL_BLOB_ID
   mp_obj_dict_store(d, new_cstr("weights"), new_cstr(se_model_weights ? "blob" : "none"));
   mp_obj_dict_store(d, new_cstr("model_id"), mp_obj_new_int_from_uint(SE_MODEL_BLOB_ID));
   mp_obj_dict_store(d, new_cstr("weights_address"), mp_obj_new_int_from_uint((uintptr_t)se_model_weights));
+  if (se_model_weights == 0) return d; /* the thresholds are in the blob */
 #else
   mp_obj_dict_store(d, new_cstr("weights"), new_cstr("const"));
 #endif
+  store_int(d, "oos_threshold", se_model_meta.oos_threshold);
+  store_int(d, "oos_threshold_no_names", se_model_meta.oos_threshold_no_names);
   return d;
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(se_mp_info_obj, se_mp_info);
@@ -257,6 +259,7 @@ static mp_obj_t se_mp_load(mp_obj_t buf_in) {
     raise_text(&mp_type_ValueError, m, strlen(m));
   }
   se_model_weights = payload;
+  se_model_meta_bind(payload);
   mp_store_global(MP_QSTR__weights, buf_in);
   return mp_const_none;
 }

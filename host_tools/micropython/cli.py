@@ -1,5 +1,5 @@
-"""The MicroPython parts of the ``squeezeedge`` command: ``build --micropython`` /
-``--micropython-usermod`` and ``flash --micropython`` (a thin layer over natmod and deploy)."""
+"""``squeezeedge build --micropython`` / ``--micropython-usermod``: a thin layer over natmod.
+(``flash --micropython`` is in flash.py, beside the other flash paths, over deploy.py.)"""
 
 from __future__ import annotations
 

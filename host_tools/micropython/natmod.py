@@ -86,7 +86,7 @@ def _package(model: IntModel, target: str, weights: str, intrinsics: bool, out: 
     say("compiling the model to C (TVM)")
     pkg = compile_model(model, target, intrinsics=intrinsics, weights=weights, measure=False)
     pkg.write(out)
-    write_meta(model, out)
+    write_meta(model, out, blob_offsets=pkg.info["blob"]["meta_offsets"] if weights == "blob" else None)
     return pkg.info
 
 

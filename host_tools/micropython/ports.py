@@ -241,7 +241,6 @@ def unix_env(base: dict | None = None) -> dict:
 # ELF and ROMFS end at 0x80A10000, QEMU's virt machine has 128 MB of RAM from 0x80000000; the
 # block device takes 0x80C00000..0x80DC0000.
 FS_REGIONS = {
-    "MPS2_AN385": (0x00200000, 0x001C0000),
     "MPS2_AN500": (0x00200000, 0x001C0000),
     "VIRT_RV32": (0x80C00000, 0x001C0000),
 }
@@ -322,12 +321,13 @@ def _fs_boot_files(board: str) -> tuple[Path, Path, str]:
     return d / "manifest.py", d / "se_fsboot.h", boot
 
 
-def _check_fs_region(elf: Path, board: str) -> None:
+def _check_fs_region(elf: Path, board: str, region: tuple[int, int] | None = None) -> None:
     """MicroPythonError when the ELF's loaded sections (or the stack below ``_estack``) reach into
-    the block device's RAM: the filesystem would overwrite the firmware or the heap."""
+    the block device's RAM (``region``, default FS_REGIONS[board]): the filesystem would overwrite
+    the firmware or the heap."""
     from elftools.elf.elffile import ELFFile
 
-    addr, size = FS_REGIONS[board]
+    addr, size = region or FS_REGIONS[board]
     with open(elf, "rb") as f:
         e = ELFFile(f)
         spans = [(s["sh_addr"], s["sh_addr"] + s["sh_size"], s.name) for s in e.iter_sections()
@@ -397,7 +397,8 @@ def qemu(board: str, user_c_modules: Path | None = None, progress=None, filesyst
 
     def build(tree: Path, say) -> Path:
         build_dir = tree / "ports/qemu" / f"build-{board}-{key}"
-        what = (" with the user C module" if user_c_modules else "") + (" with a filesystem at /flash" if filesystem else "")
+        what = (" with the user C module" if user_c_modules else "") \
+            + (" with a filesystem at /flash" if filesystem else "")
         _make(["-C", str(tree / "ports/qemu"), f"BUILD={build_dir}", *flags],
               f"building MicroPython for qemu {board}{what} (about a minute, once)", say)
         if filesystem:

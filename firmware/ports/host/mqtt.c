@@ -229,7 +229,10 @@ static void on_message(struct mosquitto *m, void *c, const struct mosquitto_mess
   se_protocol_t *p = x->proto;
   const uint8_t *data = (const uint8_t *)msg->payload;
   int32_t len = msg->payloadlen;
-  if (strcmp(msg->topic, x->t_cmd) != 0) return;
+  /* A retained request is one published earlier that the broker hands to every new subscription:
+   * running it again at each reconnect would repeat an old command. (One published while we are
+   * subscribed arrives with the retain flag cleared, and runs once.) */
+  if (strcmp(msg->topic, x->t_cmd) != 0 || msg->retain) return;
   p->stats.bytes_in += (uint64_t)len;
   /* a payload is one request line; a trailing "\n" or "\r\n" is allowed */
   if (len > 0 && data[len - 1] == '\n') --len;

@@ -97,7 +97,8 @@ static void retry(void *arg) {
 static void on_data(const esp_mqtt_event_t *e) {
   int32_t i;
   if (e->current_data_offset == 0) { /* the first piece: the only one with the topic */
-    rx_active = e->topic_len == (int)strlen(t_cmd) && memcmp(e->topic, t_cmd, (size_t)e->topic_len) == 0;
+    /* a retained request is an old one the broker replays at every subscription: never run it */
+    rx_active = !e->retain && e->topic_len == (int)strlen(t_cmd) && memcmp(e->topic, t_cmd, (size_t)e->topic_len) == 0;
     rx_kept = rx_seen = 0;
     rx_total = e->total_data_len;
     rx_tail[0] = rx_tail[1] = 0;
