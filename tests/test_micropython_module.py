@@ -81,6 +81,23 @@ def test_random_bytes_never_crash_and_answer_like_the_reference(engine, referenc
         assert got == want, data
 
 
+def test_handle_is_the_firmwares_line_protocol(engine, reference):
+    """squeezeedge.handle answers a request line as the C firmware does (firmware/PROTOCOL.md)."""
+    from squeezeedge.classify import classify_line
+
+    text = "turn off the kitchen lights"
+    got = engine.handle(b'{"id": 7, "text": "%s"}\r\n' % text.encode())
+    assert got.pop("time_us") >= 0 and got.pop("id") == 7
+    assert got == classify_line(reference, text.encode())
+    assert engine.handle(b"/ping") == {"pong": True}
+    assert engine.handle(b"") == {"text": "", "error": "empty command", "code": "empty"}
+    assert engine.handle(b'{"cmd": "nope"}')["code"] == "unknown_command"
+    assert engine.handle(b"{" + b" " * 2000 + b"}")["code"] == "line_too_long"
+    info = engine.handle(b"/info")
+    assert (info["device"], info["max_line"], info["arena_bytes"]) == ("micropython", 1024, engine.info["arena_bytes"])
+    assert engine.handle(b"/stats")["classified"] >= 1
+
+
 def test_names_errors(engine):
     def refused(kind, text):
         with pytest.raises(MicroPythonEngineError) as e:

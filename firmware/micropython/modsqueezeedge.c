@@ -21,10 +21,13 @@
 #include <string.h>
 
 #include "se_engine.h"
+#include "se_protocol.h"
 #include "se_utf8.h"
 #ifdef SE_MODEL_BLOB_ID
 #include "se_blob.h"
 #endif
+
+#define SE_MP_VERSION "0.1.0" /* the firmware version of the C ports (ports/host/main.c) */
 
 /* Not static: a native module's bss variables cannot be (tools/mpy_ld.py). */
 se_engine_t se_mp_engine;
@@ -218,6 +221,7 @@ static void store_int(mp_obj_t d, const char *key, mp_int_t v) {
 static mp_obj_t se_mp_info(void) {
   mp_obj_t d = mp_obj_new_dict(16);
   ensure_engine();
+  mp_obj_dict_store(d, new_cstr("version"), new_cstr(SE_MP_VERSION));
   store_int(d, "vocab_size", SE_META_VOCAB_SIZE);
   store_int(d, "max_len", SE_META_MAX_LEN);
   store_int(d, "intents", SE_META_N_INTENTS - 1);
@@ -242,6 +246,96 @@ static mp_obj_t se_mp_info(void) {
   return d;
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(se_mp_info_obj, se_mp_info);
+
+/* ---- handle(line): the firmware's own line protocol (firmware/PROTOCOL.md), for a device app such
+ * as examples/micropython/main.py: every answer is the C firmware's, byte for byte, by
+ * construction. Its buffers (about 5 KB) are made at the first call. ---- */
+#define SE_MP_LINE_MAX 1024 /* the boards' line buffer (se_device.h) */
+
+typedef struct {
+  se_protocol_t proto;
+  uint8_t text[SE_MP_LINE_MAX];
+  char out[SE_PROTOCOL_MIN_OUT];
+  uint32_t us;          /* a 32-bit microsecond clock built from time.ticks_us() */
+  mp_obj_t ticks_last;
+  mp_obj_t answer;      /* the answer of the current call (the write callback's) */
+} se_mp_protocol_t;
+
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+se_mp_protocol_t *se_mp_proto; /* in the heap; module global _protocol keeps it alive */
+#else
+static se_mp_protocol_t se_mp_proto_ram; /* the firmware's RAM, like the engine */
+static se_mp_protocol_t *se_mp_proto;
+#endif
+
+static void proto_write(void *ctx, const uint8_t *data, int32_t len) {
+  se_mp_protocol_t *m = (se_mp_protocol_t *)ctx;
+  if (len > 0 && data[len - 1] == '\n') --len; /* one answer per call: the line, no newline */
+  m->answer = mp_obj_new_bytes(data, (size_t)len);
+}
+
+/* time.ticks_us() wraps at the port's small-int range; ticks_diff accumulates it into 32 bits */
+static uint32_t proto_clock(void *ctx) {
+  se_mp_protocol_t *m = (se_mp_protocol_t *)ctx;
+  mp_obj_t time = mp_import_name(MP_QSTR_time, mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
+  mp_obj_t now = mp_call_function_n_kw(mp_load_attr(time, MP_QSTR_ticks_us), 0, 0, NULL);
+  if (m->ticks_last != MP_OBJ_NULL) {
+    mp_obj_t args[2] = {now, m->ticks_last};
+    m->us += (uint32_t)mp_obj_get_int(mp_call_function_n_kw(mp_load_attr(time, MP_QSTR_ticks_diff), 2, 0, args));
+  }
+  m->ticks_last = now;
+  return m->us;
+}
+
+static se_mp_protocol_t *ensure_protocol(void) {
+  se_mp_protocol_t *m = se_mp_proto;
+  if (m) return m;
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+  m = (se_mp_protocol_t *)m_malloc(sizeof *m);
+  mp_store_global(MP_QSTR__protocol, mp_obj_new_bytearray_by_ref(sizeof *m, m));
+#else
+  m = &se_mp_proto_ram;
+#endif
+  memset(m, 0, sizeof *m);
+  m->ticks_last = MP_OBJ_NULL;
+  m->proto.clf = &se_mp_engine.clf;
+  m->proto.names = &se_mp_engine.names;
+  m->proto.write = proto_write;
+  m->proto.write_ctx = m;
+  m->proto.clock = proto_clock;
+  m->proto.clock_ctx = m;
+  m->proto.device = "micropython";
+  m->proto.firmware_version = SE_MP_VERSION;
+  m->proto.arena_bytes = SE_MODEL_ARENA_BYTES;
+  m->proto.line = m->text; /* handle_line reads the caller's line; feed() is not used here */
+  m->proto.line_cap = SE_MP_LINE_MAX;
+  m->proto.text_buf = m->text;
+  m->proto.out = m->out;
+  m->proto.out_cap = SE_PROTOCOL_MIN_OUT;
+  if (se_protocol_init(&m->proto) != SE_STATUS_OK) mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("squeezeedge: protocol init failed"));
+  se_mp_proto = m;
+  return m;
+}
+
+/* handle(payload: bytes | str) -> bytes: one request line in (a trailing "\n" or "\r\n" is
+ * allowed, as in an MQTT payload: ports/host/mqtt.c), the firmware's JSON answer out (no
+ * newline): plain text, {"id", "text"}, /info, {"cmd": "names_add", ...}, ... */
+static mp_obj_t se_mp_handle(mp_obj_t line_in) {
+  size_t len;
+  const char *line = mp_obj_str_get_data(line_in, &len);
+  se_mp_protocol_t *m;
+  ensure_engine();
+  check_weights();
+  m = ensure_protocol();
+  m->answer = mp_const_none;
+  m->proto.stats.bytes_in += (uint64_t)len;
+  if (len > 0 && line[len - 1] == '\n') --len;
+  if (len > 0 && line[len - 1] == '\r') --len;
+  if (len > SE_MP_LINE_MAX) se_protocol_handle_line(&m->proto, (const uint8_t *)line, SE_MP_LINE_MAX, (int32_t)(len > 0x7fffffff ? 0x7fffffff : len), 1);
+  else se_protocol_handle_line(&m->proto, (const uint8_t *)line, (int32_t)len, (int32_t)len, 0);
+  return m->answer;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(se_mp_handle_obj, se_mp_handle);
 
 #ifdef SE_MODEL_BLOB_ID
 /* load(buffer): check a weights blob and read the constants from it from now on, in place. The
@@ -270,6 +364,7 @@ static MP_DEFINE_CONST_FUN_OBJ_1(se_mp_load_obj, se_mp_load);
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
   MP_DYNRUNTIME_INIT_ENTRY
   se_mp_ready = 0;
+  se_mp_proto = 0;
   se_model_weights = 0;
   ensure_engine();
   mp_store_global(MP_QSTR_classify, MP_OBJ_FROM_PTR(&se_mp_classify_obj));
@@ -277,6 +372,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
   mp_store_global(MP_QSTR_names_clear, MP_OBJ_FROM_PTR(&se_mp_names_clear_obj));
   mp_store_global(MP_QSTR_names, MP_OBJ_FROM_PTR(&se_mp_names_obj));
   mp_store_global(MP_QSTR_info, MP_OBJ_FROM_PTR(&se_mp_info_obj));
+  mp_store_global(MP_QSTR_handle, MP_OBJ_FROM_PTR(&se_mp_handle_obj));
   mp_store_global(MP_QSTR_load, MP_OBJ_FROM_PTR(&se_mp_load_obj));
   MP_DYNRUNTIME_INIT_EXIT
 }
@@ -284,6 +380,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
 /* Called at the first import after every (soft) reset: a fresh, empty names table. */
 static mp_obj_t se_mp_init(void) {
   se_mp_ready = 0;
+  se_mp_proto = 0;
   ensure_engine();
   return mp_const_none;
 }
@@ -297,6 +394,7 @@ static const mp_rom_map_elem_t squeezeedge_globals_table[] = {
   {MP_ROM_QSTR(MP_QSTR_names_clear), MP_ROM_PTR(&se_mp_names_clear_obj)},
   {MP_ROM_QSTR(MP_QSTR_names), MP_ROM_PTR(&se_mp_names_obj)},
   {MP_ROM_QSTR(MP_QSTR_info), MP_ROM_PTR(&se_mp_info_obj)},
+  {MP_ROM_QSTR(MP_QSTR_handle), MP_ROM_PTR(&se_mp_handle_obj)},
 };
 static MP_DEFINE_CONST_DICT(squeezeedge_globals, squeezeedge_globals_table);
 

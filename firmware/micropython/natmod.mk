@@ -3,7 +3,8 @@
 # firmware core, this directory's glue, a model package compiled with weights="blob") and runs
 #   make MPY_DIR=<MicroPython source> ARCH=x64|armv6m|armv7m|armv7emsp|rv32imc [MPY_CROSS=<mpy-cross>]
 MOD = squeezeedge
-SRC = modsqueezeedge.c se_blob.c se_classify.c se_decode.c se_names.c se_tokenizer.c se_utf8.c \
+SRC = modsqueezeedge.c se_blob.c se_classify.c se_decode.c se_json.c se_names.c se_protocol.c se_tokenizer.c \
+      se_utf8.c \
       model.c model_meta.c squeezeedge_natmod.py
 ARCH ?= x64
 # memcmp, strlen, strcmp: RISC-V builds link picolibc's (dynruntime.mk), the others link no libc

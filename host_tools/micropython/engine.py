@@ -41,6 +41,8 @@ while True:
     try:
         if "kind" in req:
             r = {"names": se.names_add(req["kind"], req["name"])}
+        elif "line" in req:
+            r = {"answer": se.handle(bytes.fromhex(req["line"])).decode()}
         elif req.get("cmd") == "names_clear":
             se.names_clear()
             r = {"names": se.names()}
@@ -121,6 +123,10 @@ class MicroPythonEngine:
 
     def classify(self, data: bytes) -> Answer:
         return answer_from_dict(self._request({"hex": bytes(data).hex()}))
+
+    def handle(self, line: bytes) -> dict:
+        """squeezeedge.handle: the firmware's line protocol answer to ``line``, parsed."""
+        return json.loads(self._request({"line": bytes(line).hex()})["answer"])
 
     def names_add(self, kind: str, text: str) -> int:
         return self._request({"kind": kind, "name": text})["names"]

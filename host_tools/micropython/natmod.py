@@ -47,8 +47,9 @@ ARCHES = {
     "armv7emsp": ("cortex-m4", True, "Cortex-M4F/M7 (STM32F4/F7: stm32 port); SMLAD kernels"),
     "rv32imc": ("rv32imc", False, "RISC-V RV32IMC (ESP32-C3/C6: esp32 port)"),
 }
-# The core's sources a module needs (the line protocol and its JSON are the firmware's, not ours).
-CORE_SOURCES = ("se_blob.c", "se_classify.c", "se_decode.c", "se_names.c", "se_tokenizer.c", "se_utf8.c")
+# The core's sources a module needs: all of them (handle() is the firmware's line protocol).
+CORE_SOURCES = ("se_blob.c", "se_classify.c", "se_decode.c", "se_json.c", "se_names.c", "se_protocol.c",
+                "se_tokenizer.c", "se_utf8.c")
 NATMOD_SOURCES = ("modsqueezeedge.c", "natmod_libc.c", "squeezeedge_natmod.py")
 USERMOD_SOURCES = ("modsqueezeedge.c",)
 PACKAGE_SOURCES = ("model.c", "model.h", "model_meta.c", "model_meta.h")
