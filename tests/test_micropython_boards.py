@@ -1,7 +1,7 @@
-"""The native module on MicroPython boards in QEMU (Cortex-M3, Cortex-M7 running armv7emsp code,
-RV32IMC), loaded from a preloaded ROMFS image and driven by mpremote: it answers held-out
-sentences exactly like the integer reference, told the home's names or not, and its weights stay
-in ROMFS, outside the heap."""
+"""squeezeedge on MicroPython boards in QEMU, driven by mpremote: the native module (Cortex-M3,
+Cortex-M7 running armv7emsp code, RV32IMC) loaded from a preloaded ROMFS image, and a Cortex-M7
+firmware built with the user C module. Each answers held-out sentences exactly like the integer
+reference, told the home's names or not, and the weights never enter the heap."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from squeezeedge.models.entities import home_names
 from squeezeedge.models.model_file import IntModel
 
 
-@pytest.fixture(scope="module", params=list(BOARD_ARCH))
+@pytest.fixture(scope="module", params=[*((b, "native") for b in BOARD_ARCH), ("MPS2_AN500", "usermod")],
+                ids=lambda p: "-".join(p))
 def board(request):
-    with QemuModuleBoard(request.param) as b:
+    name, kind = request.param
+    with QemuModuleBoard(name, usermod=kind == "usermod") as b:
         yield b
 
 
@@ -31,8 +33,12 @@ def _differences(reference, texts, got):
     return out
 
 
-def test_weights_are_read_in_place_from_romfs(board):
+def test_weights_stay_out_of_the_heap(board):
     r = board.import_report
+    if board.usermod:  # compiled into the firmware: code, weights and tables in flash, RAM static
+        assert r.info["weights"] == "const" and r.heap_used < 256
+        return
+    # the native module: the weights are read in place from the ROMFS file
     start, size = romfs_partition(board.board)
     assert r.weights_path == "/rom/squeezeedge.bin"
     assert start <= r.info["weights_address"] < start + size  # the payload's address is in ROMFS

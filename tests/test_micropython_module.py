@@ -231,7 +231,7 @@ def test_build_micropython_usermod_writes_both_build_systems_files(tmp_path):
     assert main(["build", "--micropython-usermod", "-o", str(out)]) == 0
     mk = (out / "squeezeedge" / "micropython.mk").read_text()
     cmake = (out / "squeezeedge" / "micropython.cmake").read_text()
-    for src in natmod.CORE_SOURCES + ("model.c", "model_meta.c"):
+    for src in natmod.CORE_SOURCES + ("model_o2.c", "model_meta.c"):
         assert src in mk and src in cmake and (out / "squeezeedge" / src).is_file()
     assert "squeezeedge/micropython.cmake" in (out / "micropython.cmake").read_text()
     assert "static const int8_t se_const0" in (out / "squeezeedge" / "model.c").read_text()  # weights in flash

@@ -84,17 +84,40 @@ def run(out: Path | None = DEFAULT_OUT, progress=None) -> str:
                 say(f"{arch}: the C firmware ({C_BOARD[arch]}) for comparison")
                 row["c_instr"] = _c_firmware_instructions(C_BOARD[arch], ICOUNT_SENTENCES)
         rows.append(row)
-    text = report(rows, machine())
+    say("user C module: MPS2_AN500 firmware with squeezeedge built in")
+    um = _usermod_row(say)
+    text = report(rows, machine(), um)
     if out is not None:
         Path(out).write_text(text)
     return text
+
+
+def _elf_size(elf: Path) -> tuple[int, int]:
+    """(flash: text + data, static RAM: data + bss) of an ARM ELF."""
+    out = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True).stdout
+    text, data, bss = (int(x) for x in out.splitlines()[1].split()[:3])
+    return text + data, data + bss
+
+
+def _usermod_row(say) -> dict:
+    from . import ports
+    from ..boards import ICOUNT_SENTENCES
+
+    with QemuModuleBoard("MPS2_AN500", usermod=True, icount=True, progress=say) as b:
+        heap = b.import_report.heap_used
+        b.classify(ICOUNT_SENTENCES[:1])
+        instr = [r["ticks_us"] * 1000 for r in b.classify(ICOUNT_SENTENCES)]
+        elf = b.qemu.elf
+    flash, ram = _elf_size(elf)
+    flash0, ram0 = _elf_size(ports.qemu("MPS2_AN500"))
+    return {"flash": flash - flash0, "ram": ram - ram0, "heap": heap, "instr": instr}
 
 
 def _m(v) -> str:
     return "–" if v is None else f"{v / 1e6:.2f} M"
 
 
-def report(rows: list[dict], mach: dict) -> str:
+def report(rows: list[dict], mach: dict, usermod: dict | None = None) -> str:
     day = datetime.date.today().isoformat()
     lines = [
         "# SqueezeEdge on MicroPython",
@@ -114,6 +137,14 @@ def report(rows: list[dict], mach: dict) -> str:
         lines.append(f"| {r['arch']} | {r['mpy']:,} B | {r['text'] or 0:,} / {r['bss'] or 0:,} B | "
                      f"{r['weights']:,} B | {r['board'] or 'none here (build only)'} | {heap} | {mpy_instr} | "
                      f"{c_instr} |")
+    if usermod:
+        u = usermod
+        lines += ["", "The user C module (`squeezeedge build --micropython-usermod --arch armv7emsp`) built into the "
+                  "MPS2_AN500 firmware, against the same firmware without it:", "",
+                  "| firmware | flash added | static RAM added | heap used by `import squeezeedge` | instructions per command |",
+                  "|---|---|---|---|---|",
+                  f"| MPS2_AN500 + user C module | {u['flash']:,} B (code, weights, tables) | {u['ram']:,} B (arena, "
+                  f"tokens, names table, protocol buffers) | {u['heap']:,} B | {_m(min(u['instr']))}–{_m(max(u['instr']))} |"]
     ratio = [statistics.median(i / j for i, j in zip(r["instr"], r["c_instr"]))
              for r in rows if r["instr"] and r["c_instr"]]
     lines += [

@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .natmod import MPY_FILE, WEIGHTS_FILE, build_native_module
+from .natmod import MPY_FILE, WEIGHTS_FILE, build_native_module, write_user_module
 from .source import MicroPythonError
 
 # Which .mpy arch each qemu board runs (and what it stands for).
@@ -38,7 +38,7 @@ _f0 = gc.mem_free()
 import squeezeedge
 gc.collect()
 _f1 = gc.mem_free()
-print(json.dumps({"free_before": _f0, "free_after": _f1, "weights_path": squeezeedge.weights_path,
+print(json.dumps({"free_before": _f0, "free_after": _f1, "weights_path": getattr(squeezeedge, "weights_path", None),
                   "info": squeezeedge.info(), "machine": sys.implementation._machine}))
 """
 
@@ -71,17 +71,26 @@ class ImportReport:
 
 class QemuModuleBoard:
     """``board`` (a qemu-port board of ports.QEMU_BOARDS) running MicroPython with the native module
-    for ``arch`` preloaded in ROMFS; ``icount``: deterministic instruction counting (slower)."""
+    for ``arch`` preloaded in ROMFS, or (``usermod``) a firmware built with the user C module;
+    ``icount``: deterministic instruction counting (slower)."""
 
-    def __init__(self, board: str, arch: str | None = None, model=None, icount: bool = False, progress=None):
+    def __init__(self, board: str, arch: str | None = None, model=None, icount: bool = False,
+                 usermod: bool = False, progress=None):
         from . import ports
 
-        self.board, self.arch = board, arch or BOARD_ARCH[board]
-        self.module = build_native_module(model, self.arch, progress=progress)
-        elf = ports.qemu(board, progress=progress)
+        self.board, self.arch, self.usermod = board, arch or BOARD_ARCH[board], usermod
         self._tmp = tempfile.TemporaryDirectory(prefix="se-romfs-")
-        image = ports.romfs_image({MPY_FILE: self.module.mpy, WEIGHTS_FILE: self.module.weights},
-                                  Path(self._tmp.name) / "module.romfs")
+        if usermod:
+            self.module = None
+            elf = ports.qemu(board, user_c_modules=write_user_module(model, Path(self._tmp.name) / "usermods",
+                                                                   arch=self.arch, progress=progress),
+                             progress=progress)
+            image = None
+        else:
+            self.module = build_native_module(model, self.arch, progress=progress)
+            elf = ports.qemu(board, progress=progress)
+            image = ports.romfs_image({MPY_FILE: self.module.mpy, WEIGHTS_FILE: self.module.weights},
+                                      Path(self._tmp.name) / "module.romfs")
         self.qemu = ports.MicroPythonQemu(board, elf, image, icount=icount)
         self.transport = None
         self.import_report: ImportReport | None = None

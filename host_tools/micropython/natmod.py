@@ -217,6 +217,18 @@ target_include_directories(usermod_squeezeedge INTERFACE ${{CMAKE_CURRENT_LIST_D
 target_link_libraries(usermod INTERFACE usermod_squeezeedge)
 """
 
+# A port compiles user modules with its own flags (-Os on most boards), and CFLAGS_USERMOD would
+# change them for the whole firmware: the kernels get -O2 (their loops unrolled, as in the C
+# firmware and the .mpy: 1.25-2.84 M -> 0.75-1.73 M instructions per command on MPS2_AN500)
+# through this wrapper.
+MODEL_O2_C = """\
+/* The generated model at -O2 whatever the port's flags (squeezeedge build --micropython-usermod). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O2")
+#endif
+#include "model.c"
+"""
+
 USERMOD_TOP_CMAKE = """\
 # All user C modules of this folder (the esp32/rp2 ports take this file as USER_C_MODULES).
 include(${CMAKE_CURRENT_LIST_DIR}/squeezeedge/micropython.cmake)
@@ -243,7 +255,8 @@ def write_user_module(model=None, out_dir="usermods", arch: str | None = None, p
     mod.mkdir(parents=True)
     _package(m, target, "const", intrinsics, mod, say)
     _stage(mod, USERMOD_SOURCES)
-    lib = [*CORE_SOURCES, "model.c", "model_meta.c"]
+    (mod / "model_o2.c").write_text(MODEL_O2_C)
+    lib = [*CORE_SOURCES, "model_o2.c", "model_meta.c"]
     (mod / "micropython.mk").write_text(USERMOD_MK.format(lib=" ".join(lib)))
     (mod / "micropython.cmake").write_text(USERMOD_CMAKE.format(
         sources="\n".join(f"    ${{CMAKE_CURRENT_LIST_DIR}}/{f}" for f in lib)))
