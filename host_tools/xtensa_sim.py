@@ -108,7 +108,8 @@ def size_report(elf) -> SizeReport:
 def _source_files(pkg: Path) -> list[Path]:
     port = sorted(p for p in PORT_DIR.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".S", ".ld")
                   and "build" not in p.relative_to(PORT_DIR).parts)
-    return sorted(CORE_DIR.glob("*.[ch]")) + port + [PORT_DIR / "Makefile"] + [pkg / f for f in PACKAGE_FILES]
+    lib = sorted((PORT_DIR.parent.parent / "lib").glob("*.[ch]"))  # firmware/lib/string_cmp.c
+    return sorted(CORE_DIR.glob("*.[ch]")) + port + lib + [PORT_DIR / "Makefile"] + [pkg / f for f in PACKAGE_FILES]
 
 
 def build_firmware(model=None, out_dir=None, progress=None) -> XtensaFirmware:

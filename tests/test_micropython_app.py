@@ -59,8 +59,7 @@ def micropython():
     from squeezeedge.micropython import natmod, ports
 
     binary = ports.unix()
-    env = ports.unix_env()
-    env["MICROPYPATH"] = os.pathsep.join([str(natmod.build_native_module(None, "x64").directory), env["MICROPYPATH"]])
+    env = ports.unix_env(first=[natmod.build_native_module(None, "x64").directory])
     return binary, env
 
 

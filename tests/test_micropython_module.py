@@ -125,8 +125,7 @@ def test_a_full_names_table_raises_runtime_error(engine):
 # ---- the weights blob: checked before any inference ----
 
 def _run_unix(module_dir, script: str) -> subprocess.CompletedProcess:
-    env = ports.unix_env()
-    env["MICROPYPATH"] = f"{module_dir}:{env['MICROPYPATH']}"
+    env = ports.unix_env(first=[module_dir])
     return subprocess.run([str(ports.unix()), "-c", script], env=env, cwd=module_dir, capture_output=True,
                           text=True, timeout=60)
 

@@ -9,11 +9,11 @@ SRC = modsqueezeedge.c se_blob.c se_classify.c se_decode.c se_json.c se_names.c 
 ARCH ?= x64
 # memcmp, strlen, strcmp: RISC-V builds link picolibc's (dynruntime.mk), the others link no libc
 ifeq ($(filter rv32imc rv64imc,$(ARCH)),)
-SRC += natmod_libc.c
+SRC += string_cmp.c
 endif
 # libgcc for the integer division helpers of the Cortex-M0 and RV32 (no divide instruction on M0).
 LINK_RUNTIME = 1
-# keep natmod_libc.c's loops from being turned back into calls to memcmp/strlen
+# keep string_cmp.c's loops from being turned back into calls to memcmp/strlen
 CFLAGS_EXTRA += -fno-tree-loop-distribute-patterns -Wno-unused-function
 # -O2 after dynruntime.mk's -Os: the kernels want their loops unrolled (as in the C firmware)
 CFLAGS_EXTRA += -O2

@@ -37,8 +37,7 @@ print(json.dumps([f0, f1]))
 def _unix_heap(module_dir: Path) -> int:
     from . import ports
 
-    env = ports.unix_env()
-    env["MICROPYPATH"] = f"{module_dir}:{env['MICROPYPATH']}"
+    env = ports.unix_env(first=[module_dir])
     r = subprocess.run([str(ports.unix()), "-c", _UNIX_IMPORT], env=env, capture_output=True, text=True,
                        check=True, timeout=60)
     f0, f1 = json.loads(r.stdout)
@@ -159,7 +158,7 @@ def report(rows: list[dict], mach: dict, usermod: dict | None = None) -> str:
         "firmware (checks, tokenizer, model, decoding: the same work as `squeezeedge.classify`).",
     ]
     if ratio:
-        lines.append(f"- MicroPython ÷ bare-metal C on the same ISA, median over sentences: "
+        lines.append("- MicroPython ÷ bare-metal C on the same ISA, median over sentences: "
                      + ", ".join(f"{x:.2f}×" for x in ratio) + " (the C firmware's count is unicorn's, exact; "
                      "the MicroPython count includes the Python call and the result dict).")
     return "\n".join(lines) + "\n"

@@ -16,7 +16,6 @@ UTF-8 included, reach ``squeezeedge.classify`` as they are.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -82,14 +81,13 @@ class MicroPythonEngine:
         self.usermod = usermod
         self._tmp = tempfile.TemporaryDirectory(prefix="se-mpy-")
         work = Path(self._tmp.name)
-        env = ports.unix_env()
         if usermod:
             binary = ports.unix(natmod.write_user_module(self.model, work / "usermods", progress=progress),
                                 progress=progress)
+            env = ports.unix_env()
         else:
             binary = ports.unix(progress=progress)
-            module_dir = natmod.build_native_module(self.model, "x64", progress=progress).directory
-            env["MICROPYPATH"] = os.pathsep.join([str(module_dir), env["MICROPYPATH"]])
+            env = ports.unix_env(first=[natmod.build_native_module(self.model, "x64", progress=progress).directory])
         (work / "driver.py").write_text(DRIVER)
         self.proc = subprocess.Popen([str(binary), str(work / "driver.py")], cwd=work, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

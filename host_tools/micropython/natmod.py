@@ -50,7 +50,8 @@ ARCHES = {
 # The core's sources a module needs: all of them (handle() is the firmware's line protocol).
 CORE_SOURCES = ("se_blob.c", "se_classify.c", "se_decode.c", "se_json.c", "se_names.c", "se_protocol.c",
                 "se_tokenizer.c", "se_utf8.c")
-NATMOD_SOURCES = ("modsqueezeedge.c", "natmod_libc.c", "squeezeedge_natmod.py")
+NATMOD_SOURCES = ("modsqueezeedge.c", "squeezeedge_natmod.py")
+STRING_CMP = FIRMWARE_DIR / "lib" / "string_cmp.c"  # memcmp, strlen, strcmp: the runtime has none
 USERMOD_SOURCES = ("modsqueezeedge.c",)
 PACKAGE_SOURCES = ("model.c", "model.h", "model_meta.c", "model_meta.h")
 
@@ -93,7 +94,7 @@ def _package(model: IntModel, target: str, weights: str, intrinsics: bool, out: 
 
 def _sources_digest(*parts: str) -> str:
     h = hashlib.sha256("\0".join(parts).encode())
-    for path in [*(CORE_DIR / f for f in CORE_SOURCES), *sorted(CORE_DIR.glob("*.h")),
+    for path in [*(CORE_DIR / f for f in CORE_SOURCES), *sorted(CORE_DIR.glob("*.h")), STRING_CMP,
                  *(GLUE_DIR / f for f in sorted(os.listdir(GLUE_DIR)))]:
         if path.is_file():
             h.update(path.name.encode())
@@ -109,6 +110,7 @@ def _stage(src_dir: Path, glue: tuple[str, ...]) -> None:
         shutil.copyfile(h, src_dir / h.name)
     for name in glue:
         shutil.copyfile(GLUE_DIR / name, src_dir / name)
+    shutil.copyfile(STRING_CMP, src_dir / STRING_CMP.name)
 
 
 def _ld_sizes(log: str) -> dict:

@@ -222,12 +222,14 @@ def unix(user_c_modules: Path | None = None, progress=None) -> Path:
     return _product(key, "micropython", build, say)
 
 
-def unix_env(base: dict | None = None) -> dict:
-    """The environment for the unix ``micropython``: ``MICROPYPATH`` = its default path (``.frozen``,
-    ``~/.micropython/lib``) + micropython-lib's umqtt.simple/robust from the source tree."""
+def unix_env(base: dict | None = None, first=()) -> dict:
+    """The environment for the unix ``micropython``: ``MICROPYPATH`` = the folders ``first`` (e.g.
+    where squeezeedge.mpy is) + its default path (``.frozen``, ``~/.micropython/lib``) +
+    micropython-lib's umqtt.simple/robust from the source tree."""
     env = dict(os.environ if base is None else base)
     lib = micropython_dir() / "lib" / "micropython-lib"
-    paths = [".frozen", str(Path.home() / ".micropython" / "lib"), *(str(lib / p) for p in MICROPYPATH_LIBS)]
+    paths = [*(str(p) for p in first), ".frozen", str(Path.home() / ".micropython" / "lib"),
+             *(str(lib / p) for p in MICROPYPATH_LIBS)]
     env["MICROPYPATH"] = os.pathsep.join(paths)
     return env
 

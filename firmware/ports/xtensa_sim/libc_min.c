@@ -1,5 +1,6 @@
-/* Minimal C library for the Xtensa port (see include/string.h): byte loops, correct for any
- * alignment and overlap rules of the C standard. Compiled with -fno-tree-loop-distribute-patterns
+/* Minimal C library for the Xtensa port (see include/string.h): memcpy, memmove, memset here;
+ * memcmp, strlen, strcmp in firmware/lib/string_cmp.c. Byte loops, correct for any alignment
+ * and overlap rules of the C standard. Compiled with -fno-tree-loop-distribute-patterns
  * (Makefile) so that GCC does not turn these loops back into calls to themselves. */
 #include <string.h>
 
@@ -25,23 +26,4 @@ void *memset(void *dst, int c, size_t n) {
   unsigned char *d = dst;
   while (n--) *d++ = (unsigned char)c;
   return dst;
-}
-
-int memcmp(const void *a, const void *b, size_t n) {
-  const unsigned char *x = a, *y = b;
-  for (; n; --n, ++x, ++y)
-    if (*x != *y) return *x < *y ? -1 : 1;
-  return 0;
-}
-
-size_t strlen(const char *s) {
-  const char *p = s;
-  while (*p) ++p;
-  return (size_t)(p - s);
-}
-
-int strcmp(const char *a, const char *b) {
-  const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
-  while (*x && *x == *y) ++x, ++y;
-  return (int)*x - (int)*y;
 }

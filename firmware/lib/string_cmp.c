@@ -1,7 +1,9 @@
-/* The C library functions the firmware core calls that a native module's runtime does not
- * provide (MicroPython links memcpy, memset and memmove for it; tools/mpy_ld.py), for the .mpy
- * build only. Byte loops: this is a few comparisons per token, not a hot path. */
+/* memcmp, strlen and strcmp for builds that link no C library: the Xtensa LX106 port (Debian's
+ * gcc-xtensa-lx106 ships none) and the MicroPython native module (its runtime provides only
+ * memcpy, memset and memmove: tools/mpy_ld.py). Byte loops, correct for any alignment; compile
+ * with -fno-tree-loop-distribute-patterns so that GCC does not turn them into calls to themselves. */
 #include <stddef.h>
+#include <string.h>
 
 int memcmp(const void *a, const void *b, size_t n) {
   const unsigned char *x = a, *y = b;
