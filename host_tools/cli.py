@@ -52,13 +52,13 @@ def _load_names(path: str | None):
 
 
 def _open_engine(name: str, model_path: str | None, port: str | None = None, broker: str | None = None,
-                 device: str | None = None, names=None):
+                 device: str | None = None, names=None, arch: str | None = None):
     """An engine by name; ``names`` (HomeNames) are given to it: kept by the host engines, sent
     to a device or emulator."""
     from .models.gazetteer import NamesError
 
     try:
-        engine = _open_engine_without_names(name, model_path, port, broker, device, names)
+        engine = _open_engine_without_names(name, model_path, port, broker, device, names, arch)
         if names and hasattr(engine, "transport"):
             from .names import push_names
 
@@ -72,7 +72,7 @@ def _open_engine(name: str, model_path: str | None, port: str | None = None, bro
         raise CliError(str(e)) from None
 
 
-def _open_engine_without_names(name, model_path, port, broker, device, names):
+def _open_engine_without_names(name, model_path, port, broker, device, names, arch=None):
     if name == "reference":
         from .models.engine import ReferenceEngine
 
@@ -100,12 +100,14 @@ def _open_engine_without_names(name, model_path, port, broker, device, names):
         except (TransportError, OSError, RuntimeError) as e:
             raise CliError(str(e)) from None
     if name == "micropython":
-        from .micropython.engine import MicroPythonEngine
+        from .micropython.engine import MicroPythonBoardEngine, MicroPythonEngine
         from .micropython.source import MicroPythonError
 
         say = lambda s: print(f"classify: {s} ...", file=sys.stderr, flush=True)  # noqa: E731
         try:
-            return MicroPythonEngine(_load_model(model_path), names, progress=say)
+            if arch in (None, "x64"):
+                return MicroPythonEngine(_load_model(model_path), names, progress=say)
+            return MicroPythonBoardEngine(_load_model(model_path), arch, names, progress=say)
         except MicroPythonError as e:
             raise CliError(str(e)) from None
     raise CliError(f"unknown engine {name!r}; available: {', '.join(ENGINES)}")
@@ -114,7 +116,8 @@ def _open_engine_without_names(name, model_path, port, broker, device, names):
 def cmd_classify(args) -> int:
     from .classify import classify_line, input_lines, write_json
 
-    engine = _open_engine(args.engine, args.model, args.port, args.broker, args.device, _load_names(args.names))
+    engine = _open_engine(args.engine, args.model, args.port, args.broker, args.device, _load_names(args.names),
+                          args.arch)
     sys.stdout.reconfigure(encoding="utf-8")
     lines = (t.encode("utf-8", errors="surrogateescape") for t in args.text) if args.text \
         else input_lines(sys.stdin.buffer)
@@ -287,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--port", metavar="URL", help="for --engine device: /dev/ttyUSB0, a pty path or socket://host:port")
     c.add_argument("--broker", metavar="URL", help="for --engine device over MQTT: mqtt://[user:pass@]host:port")
     c.add_argument("--device", metavar="ID", help="for --engine device over MQTT: the device's id")
+    c.add_argument("--arch", choices=["x64", "armv7m", "armv7emsp", "rv32imc"],
+                   help="for --engine micropython: x64, the unix port on this machine (default); armv7m, armv7emsp "
+                        "or rv32imc, the native module for that ISA on a MicroPython board in QEMU (MPS2_AN385, "
+                        "MPS2_AN500, VIRT_RV32), driven by mpremote")
     c.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
     c.add_argument("--names", metavar="FILE", help="the home's names (JSON, see `squeezeedge names`): names listed "
                                                   "there are recognised as areas, floors and devices; a device or "

@@ -5,6 +5,8 @@ reference, told the home's names or not, and the weights never enter the heap.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fw_support import held_out_test_sentences, shipped_reference
@@ -71,3 +73,20 @@ def test_bad_input_raises_value_error_and_the_board_goes_on(board):
     assert [g.get("type") for g in got[:3]] == ["ValueError"] * 3
     assert got[1]["error"] == "command too long: 600 bytes, the limit is 512"
     assert "error" not in got[3] and got[4]["intent"] == "HassTurnOff"
+
+
+def test_classify_engine_micropython_on_a_qemu_board(capsys, tmp_path):
+    """`squeezeedge classify --engine micropython --arch armv7emsp --names FILE`: the module on the
+    Cortex-M7 board in QEMU answers like the reference told the same names."""
+    from squeezeedge.cli import main
+    from squeezeedge.classify import classify_line
+    from squeezeedge.models.gazetteer import HomeNames
+
+    names = HomeNames.from_lists(areas=["sunroom"], names={"light": ["reading lamp"]})
+    (tmp_path / "home.json").write_text(json.dumps(names.to_json()))
+    texts = ["turn on the reading lamp in the sunroom", "", held_out_test_sentences(1)[0]]
+    assert main(["classify", "--engine", "micropython", "--arch", "armv7emsp", "--names", str(tmp_path / "home.json"),
+                 *texts]) == 0
+    got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    reference = ReferenceEngine(IntModel.load(DEFAULT_MODEL), names)
+    assert got == [classify_line(reference, t.encode()) for t in texts]

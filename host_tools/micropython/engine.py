@@ -149,3 +149,39 @@ class MicroPythonEngine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class MicroPythonBoardEngine:
+    """``squeezeedge classify --engine micropython --arch ARCH`` for a non-host arch: the native
+    module on the qemu-port board that runs ARCH (board.BOARD_ARCH), loaded from ROMFS and driven
+    by mpremote; one exec per command."""
+
+    name = "micropython"
+
+    def __init__(self, model=None, arch: str = "armv7emsp", names: HomeNames | None = None, progress=None):
+        from .board import BOARD_ARCH, QemuModuleBoard
+
+        boards = [b for b, a in BOARD_ARCH.items() if a == arch]
+        if not boards:
+            raise MicroPythonError(f"no QEMU board here runs {arch} code; choose x64 (the unix port) or one of "
+                                   f"{', '.join(sorted(set(BOARD_ARCH.values())))}")
+        self.model = model if isinstance(model, IntModel) else None
+        self.board = QemuModuleBoard(boards[0], arch, model=model, progress=progress).start()
+        self.info = self.board.import_report.info
+        if names:
+            self.board.names_add(names.entries)
+
+    def classify(self, data: bytes) -> Answer:
+        d = self.board.classify([bytes(data)])[0]
+        if "error" in d:
+            raise MicroPythonEngineError(d["type"], d["error"])
+        return answer_from_dict(d)
+
+    def close(self) -> None:
+        self.board.stop()
+
+    def __enter__(self) -> "MicroPythonBoardEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
