@@ -26,7 +26,8 @@ empty, ``os.listdir('/')`` is ``[]``, ``rom_ioctl(3, ...)`` and ``rom_ioctl(6, 0
 -EINVAL), so a deploy there stops with one sentence saying so; use ``mpremote mount`` or a
 preloaded ROMFS image (ports.MicroPythonQemu) there instead, or the filesystem variant of the
 qemu firmware (``ports.qemu(board, filesystem=True)``: a LittleFS at ``/flash``), which is what
-deploy's tests run against.
+deploy's tests run against; with ``writable_romfs=True`` as well, its ROMFS takes mpremote's writes,
+so the tests run step 3's ROMFS path too.
 """
 
 from __future__ import annotations
@@ -267,17 +268,33 @@ class _ProgressLines(io.TextIOBase):
 
 
 def _deploy_romfs(transport, blob: Path, tmp_dir: Path, bar) -> None:
+    """Write a ROMFS image holding ``blob`` to partition ROMFS_ID with mpremote's ``romfs deploy``
+    code and mount it at ``/rom``; ``bar`` (tqdm or None) follows the image's bytes to the end.
+    DeployError (one sentence) when mpremote or the board fails."""
     import argparse
 
-    from mpremote.commands import _do_romfs_deploy
+    from mpremote.commands import CommandError, _do_romfs_deploy
+    from mpremote.transport import TransportError
 
     from .ports import romfs_image
 
     image = romfs_image({BLOB: blob}, tmp_dir / "squeezeedge.romfs")
+    if bar is not None:
+        bar.total = image.stat().st_size  # the image (header, padding, blob) is what is written
+        bar.refresh()
     args = argparse.Namespace(path=str(image), partition=ROMFS_ID, mpy=False)
-    with contextlib.redirect_stdout(_ProgressLines(bar)):
-        _do_romfs_deploy(_RomfsState(transport), args)
-    transport.exec("import vfs\ntry:\n vfs.mount(vfs.VfsRom(vfs.rom_ioctl(2,0)),'/rom')\nexcept OSError:\n pass")
+    try:
+        with contextlib.redirect_stdout(_ProgressLines(bar)):
+            _do_romfs_deploy(_RomfsState(transport), args)
+        transport.exec("import vfs\ntry:\n vfs.mount(vfs.VfsRom(vfs.rom_ioctl(2,0)),'/rom')\nexcept OSError:\n pass")
+    except (TransportError, CommandError, OSError) as e:
+        raise DeployError(f"writing the board's ROMFS (partition {ROMFS_ID}) failed ({_last_line(e)}): check the "
+                          "connection and run the deploy again, or deploy with --no-romfs") from None
+    except SystemExit:  # mpremote exits (after printing why) for an invalid or too large image
+        raise DeployError(f"mpremote refused the ROMFS image ({image.stat().st_size:,} bytes) for partition "
+                          f"{ROMFS_ID}: deploy with --no-romfs to put {BLOB} on the filesystem") from None
+    if bar is not None:  # mpremote reports each chunk's offset before writing it: the last one is done too
+        bar.update(bar.total - bar.n)
 
 
 def _check(transport, folder: Path, placed: dict[str, str]) -> dict[str, str]:

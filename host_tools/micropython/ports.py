@@ -19,6 +19,7 @@ Library first::
     with ports.MicroPythonQemu("MPS2_AN500", elf, img) as board:
         print(board.url)                                 # socket://127.0.0.1:PORT for mpremote
     elf = ports.qemu("MPS2_AN500", filesystem=True)      # + a LittleFS at /flash: deploy works there
+    elf = ports.qemu("MPS2_AN500", filesystem=True, writable_romfs=True)  # + ROMFS that mpremote can deploy to
 """
 
 from __future__ import annotations
@@ -345,6 +346,43 @@ def _check_fs_region(elf: Path, board: str, region: tuple[int, int] | None = Non
                                    f"(0x{lo:08x}..0x{hi:08x}) in {elf}: move FS_REGIONS[{board!r}] in ports.py")
 
 
+# ---- the writable-ROMFS boards (qemu(..., writable_romfs=True)) ----
+
+# The boards whose ROMFS partition 0 is plain RAM under QEMU (MPS2_AN500: 0x60C00000, 4 MB;
+# VIRT_RV32: 0x80610000, 4 MB, inside the virt machine's RAM), so that writes to it stick.
+WRITABLE_ROMFS_BOARDS = ("MPS2_AN500", "VIRT_RV32")
+ROMFS_ERASE_SIZE = 4096    # what GET_MIN_PREPARE reports: an emulated flash sector
+ROMFS_MIN_WRITE = 4        # what WRITE_PREPARE returns: the smallest write (and its alignment)
+# The port directory the writable-ROMFS builds run in: a copy of the scratch tree's ports/qemu
+# next to it (same depth, so TOP=../.. holds) with vfs_rom_ioctl.c replaced; ports/qemu itself
+# stays as upstream wrote it, for the other builds.
+_WROMFS_PORT = "qemu-se-wromfs-"
+
+# Written over ports/qemu/vfs_rom_ioctl.c in that copy (never in the source tree).
+# The qemu port's vfs_rom_ioctl.c with writes (a file beside this module: the C stays C).
+WRITABLE_ROMFS_IOCTL_C = (Path(__file__).parent / "qemu_vfs_rom_ioctl.c").read_text().replace("@ERASE@", str(ROMFS_ERASE_SIZE)).replace("@MIN_WRITE@", str(ROMFS_MIN_WRITE))
+
+
+def _writable_romfs_port(tree: Path) -> Path:
+    """The scratch tree's copy of ports/qemu whose vfs_rom_ioctl.c is WRITABLE_ROMFS_IOCTL_C (made
+    once per content of that file; call under the lock). The copy is taken from the scratch
+    ports/qemu, so the VIRT_RV32 workaround comes with it."""
+    port = tree / "ports" / (_WROMFS_PORT + _digest(WRITABLE_ROMFS_IOCTL_C))
+    stamp = port / ".se-writable-romfs"
+    if stamp.is_file():
+        return port
+    if port.exists():
+        shutil.rmtree(port)
+    upstream = tree / "ports/qemu/vfs_rom_ioctl.c"
+    if "MP_VFS_ROM_IOCTL_GET_SEGMENT" not in upstream.read_text():
+        raise MicroPythonError(f"{upstream} no longer looks like the ROMFS ioctl this replacement was written "
+                               "against; update WRITABLE_ROMFS_IOCTL_C in ports.py")
+    shutil.copytree(tree / "ports/qemu", port, ignore=_copy_ignore, symlinks=True)
+    (port / "vfs_rom_ioctl.c").write_text(WRITABLE_ROMFS_IOCTL_C)
+    stamp.write_text(WRITABLE_ROMFS_IOCTL_C)
+    return port
+
+
 def _board(board: str) -> QemuPortBoard:
     if board not in QEMU_BOARDS:
         raise MicroPythonError(f"unknown MicroPython qemu board {board!r}; available: {', '.join(QEMU_BOARDS)}")
@@ -362,7 +400,8 @@ def _rv32_libgcc(cross: str) -> str:
     return str(lib)
 
 
-def qemu(board: str, user_c_modules: Path | None = None, progress=None, filesystem: bool = False) -> Path:
+def qemu(board: str, user_c_modules: Path | None = None, progress=None, filesystem: bool = False,
+         writable_romfs: bool = False) -> Path:
     """``firmware.elf`` of the qemu port for ``board`` (MPS2_AN385: Cortex-M3, armv7m code;
     MPS2_AN500: Cortex-M7, armv7emdp, which also runs armv7emsp/armv7m/armv6m .mpy files;
     VIRT_RV32: rv32imc), with ``USER_C_MODULES`` when given.
@@ -376,11 +415,26 @@ def qemu(board: str, user_c_modules: Path | None = None, progress=None, filesyst
     fixed address outside the heap and the firmware (FS_REGIONS, checked against the ELF), formats
     it on the first boot, ``os.chdir('/flash')`` and puts ``/flash`` and ``/flash/lib`` on
     ``sys.path``. RAM survives mpremote's soft resets, so the files stay like on flash for as long
-    as QEMU runs; a new QEMU starts empty."""
+    as QEMU runs; a new QEMU starts empty.
+
+    ``writable_romfs=True`` (MPS2_AN500, VIRT_RV32; combinable with ``filesystem``): a board whose
+    ROMFS can be written, so that the path by which ``squeezeedge flash --micropython`` puts the
+    weights into a real board's ROMFS (``vfs.rom_ioctl`` writes, driven by mpremote's own ``romfs
+    deploy`` code) runs in tests without hardware. The stock qemu port's ``vfs.rom_ioctl`` only
+    answers GET_NUMBER_OF_SEGMENTS and GET_SEGMENT (-EINVAL for the rest), although its ROMFS
+    partitions are plain RAM under QEMU. This build compiles, in a copy of the scratch tree's
+    ports/qemu (never in the source tree), WRITABLE_ROMFS_IOCTL_C instead of the port's
+    vfs_rom_ioctl.c: GET_MIN_PREPARE reports 4 KB erase blocks, WRITE_PREPARE fills the blocks with
+    0xff and returns 4 (the minimum write), WRITE copies into erased blocks only, WRITE_COMPLETE
+    ends the session, as ports/stm32 does on flash. Written ROMFS survives soft resets (and is
+    mounted at ``/rom`` by each), not a new QEMU. Cached per content of that file."""
     say = progress or (lambda s: None)
     b = _board(board)
     if filesystem and board not in FS_REGIONS:
         raise MicroPythonError(f"no filesystem variant of the qemu board {board}; available: {', '.join(FS_REGIONS)}")
+    if writable_romfs and board not in WRITABLE_ROMFS_BOARDS:
+        raise MicroPythonError(f"no writable-ROMFS variant of the qemu board {board}; available: "
+                               f"{', '.join(WRITABLE_ROMFS_BOARDS)}")
     _need(b.cross, b.apt, f"building MicroPython for {board}")
     flags = [f"BOARD={board}"]
     if b.name == "VIRT_RV32":
@@ -393,15 +447,18 @@ def qemu(board: str, user_c_modules: Path | None = None, progress=None, filesyst
         flags += [f"MICROPY_HEAP_SIZE={FS_HEAP_SIZE}", "MICROPY_VFS_LFS2=1", f"FROZEN_MANIFEST={manifest}",
                   f"CFLAGS_EXTRA=-include {header}"]
         fs_key = (boot, FS_BOOT_HEADER)
+    wromfs_key = ("writable_romfs", WRITABLE_ROMFS_IOCTL_C) if writable_romfs else ()
     key = _digest("qemu", str(micropython_dir()), flags, b.zcmp_off,
-                  _dir_digest(user_c_modules) if user_c_modules else None, *(fs_key or ()))
+                  _dir_digest(user_c_modules) if user_c_modules else None, *(fs_key or ()), *wromfs_key)
     mpy_cross(say)  # for the frozen modules; built first, outside this build's lock (flock is not re-entrant)
 
     def build(tree: Path, say) -> Path:
-        build_dir = tree / "ports/qemu" / f"build-{board}-{key}"
+        port = _writable_romfs_port(tree) if writable_romfs else tree / "ports/qemu"
+        build_dir = port / f"build-{board}-{key}"
         what = (" with the user C module" if user_c_modules else "") \
-            + (" with a filesystem at /flash" if filesystem else "")
-        _make(["-C", str(tree / "ports/qemu"), f"BUILD={build_dir}", *flags],
+            + (" with a filesystem at /flash" if filesystem else "") \
+            + (" with a writable ROMFS" if writable_romfs else "")
+        _make(["-C", str(port), f"BUILD={build_dir}", *flags],
               f"building MicroPython for qemu {board}{what} (about a minute, once)", say)
         if filesystem:
             _check_fs_region(build_dir / "firmware.elf", board)
@@ -586,7 +643,8 @@ class MicroPythonQemu(QemuBoard):
     ``url`` (``socket://127.0.0.1:PORT``, for ``mpremote connect``). QEMU waits for the first
     connection before it boots, and takes the next one after a client disconnects. With
     ``romfs_image``, the image is preloaded at the board's ROMFS partition 0 and appears at
-    ``/rom`` (the port's ROMFS is read-only to the running MicroPython: it cannot be deployed to)."""
+    ``/rom`` (the stock port's ROMFS is read-only to the running MicroPython: it cannot be deployed
+    to; a firmware from ``qemu(board, writable_romfs=True)`` can be)."""
 
     error = MicroPythonError
 
