@@ -177,7 +177,9 @@ def markdown(results, command: str, runs: int, when: str | None = None) -> str:
         "",
         "- *arena*: caller-owned scratch (activations, int8 only); *stack*: `-fstack-usage` of the target "
         "compiler (entry frame + largest kernel frame); *flash*: text + rodata of `model.o` for that target "
-        "(size tool of the target toolchain), i.e. kernels and const weights.",
+        "(size tool of the target toolchain), i.e. kernels and const weights; *weights*: the const arrays of "
+        "`model.c`, as `squeezeedge compile` prints them (the model file's integer arrays are a few bytes more: "
+        "its scalars, requantization multiplier/shift pairs and residual multipliers, are immediates in the kernels' code).",
         "",
     ]
     splits = [(r, var) for r in results for var in ("portable", "smlad") if r.kernel_instr.get(var)]

@@ -70,6 +70,7 @@ class Board:
     uart: str = "USART1"                   # what the serial socket is on the board
     limits: str = ""                       # whose limits flash_bytes/ram_bytes are, when not the chip's own
     semihosting: bool = True               # has a SEMIHOSTING=1 test build
+    elf_machine: int = 40                  # e_machine of its firmware.elf (EM_ARM; EM_RISCV = 243)
     apt: str = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
     qemu_apt: str = "qemu-system-arm"
 
@@ -94,7 +95,7 @@ BOARDS = {
                        target="rv32imc", qemu=("qemu-system-riscv32", "-M", "virt", "-bios", "none"),
                        sections=RISCV_SECTIONS, cpu_hz=160_000_000, flash_origin=0x80000000,
                        uart="UART0 (NS16550A)", limits="ESP32-C3: 4 MB flash (ESP32-C3-MINI-1), ~320 KiB app DRAM",
-                       semihosting=False, apt="gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
+                       semihosting=False, elf_machine=243, apt="gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
                        qemu_apt="qemu-system-misc"),
 }
 CPU_HZ = {name: b.cpu_hz for name, b in BOARDS.items()}
@@ -262,6 +263,36 @@ def build_board(board: str = "stm32f405", model=None, out_dir=None, semihosting:
     return Firmware(src / "firmware.elf", src / "firmware.bin", src / "firmware.hex", size)
 
 
+def board_image(path, board: str = "stm32f405") -> Path:
+    """The firmware.elf that ``path`` names: the file itself or the directory that
+    ``squeezeedge build --board BOARD -o DIR`` wrote; checked to be an ELF for ``board``'s core
+    (QEMU loads the ELF, not the .bin/.hex). Raises BoardError with one sentence."""
+    b = _board(board)
+    p = Path(path)
+    elf = p / "firmware.elf" if p.is_dir() else p
+    if not elf.is_file():
+        raise BoardError(f"{elf}: no such firmware image; give the firmware.elf (or the directory) that "
+                         f"`squeezeedge build --board {board} -o DIR` wrote")
+    with open(elf, "rb") as f:
+        head = f.read(20)
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        raise BoardError(f"{elf} is not an ELF file; QEMU runs the firmware.elf that `squeezeedge build` writes "
+                         "(the .bin/.hex are for flashing)")
+    machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    if head[4] != 1 or machine != b.elf_machine:
+        other = [n for n, o in BOARDS.items() if o.elf_machine == machine and head[4] == 1]
+        whose = f"the {other[0]}" if other else f"another processor (ELF machine {machine})"
+        raise BoardError(f"{elf} is firmware for {whose}, not for the {board} ({b.chip}); "
+                         f"build one with `squeezeedge build --board {board}`")
+    return elf
+
+
+# QEMU runs the firmware as fast as the host lets it, not at the chip's clock: the time_us
+# in its answers says little about the board (squeezeedge build --icount counts instructions).
+QEMU_TIME_CAVEAT = ("time_us in its answers is QEMU's clock, not the chip's: QEMU is not cycle-accurate and swings "
+                    "with the host's load; `squeezeedge build --board {board} --icount` counts instructions exactly")
+
+
 # ---- QEMU ----
 
 def _free_port() -> int:
@@ -419,8 +450,9 @@ def icount_report(elf, board: str = "stm32f405", texts=None, names=None) -> str:
 
 
 def run_board_emulator(args) -> int:
-    """``squeezeedge emulate --board NAME [--model PATH] [--serial tcp:PORT]``: the board firmware
-    under QEMU in the foreground until Ctrl-C. Only ``tcp:PORT`` serials (0 = a free port)."""
+    """``squeezeedge emulate --board NAME [--model PATH | --image PATH] [--serial tcp:PORT]``: the board
+    firmware (built for the model, or the image ``squeezeedge build`` wrote) under QEMU in the
+    foreground until Ctrl-C. Only ``tcp:PORT`` serials (0 = a free port)."""
     say = lambda s: print(f"emulate: {s}", file=sys.stderr, flush=True)  # noqa: E731
     serial = getattr(args, "serial", None) or "tcp:0"
     if serial == "pty":  # the host emulator's default; QEMU's pty loses early bytes, use TCP
@@ -429,14 +461,27 @@ def run_board_emulator(args) -> int:
         print(f"emulate: --serial {serial}: a board under QEMU serves tcp:PORT only (0 = any free port)",
               file=sys.stderr)
         return 2
+    image = getattr(args, "image", None)
+    if image and getattr(args, "model", None):
+        print("emulate: --image runs the model built into that image; drop --model (or build another image "
+              "with `squeezeedge build --model PATH`)", file=sys.stderr)
+        return 2
     try:
-        fw = build_board(args.board, getattr(args, "model", None), progress=say)
-        say(fw.size.report())
-        q = start_qemu_board(fw.elf, int(serial[4:]) or None, args.board)
+        if image:  # the image `squeezeedge build` made, as it is: nothing is rebuilt
+            elf = board_image(image, args.board)
+            b = _board(args.board)
+            if shutil.which(b.toolchain + "size"):
+                say(f"{elf}: {size_report(elf, args.board).report()}")
+        else:
+            fw = build_board(args.board, getattr(args, "model", None), progress=say)
+            say(fw.size.report())
+            elf = fw.elf
+        q = start_qemu_board(elf, int(serial[4:]) or None, args.board)
     except (BoardError, EmulatorError) as e:
         print(f"emulate: {e}", file=sys.stderr)
         return 2
     try:  # Ctrl-C and SIGTERM stop QEMU too (KeyboardInterrupt: cli.interrupt_on_signals)
+        say(QEMU_TIME_CAVEAT.format(board=args.board))
         print(f"{args.board} (QEMU {q.board.qemu_machine}) {q.board.uart} on {q.url}  "
               f"(squeezeedge send 'turn on the light' --port {q.url}); Ctrl-C stops it", flush=True)
         while q.alive():

@@ -229,7 +229,7 @@ class Bridge:
         t.write_line(line + b"\r" if line.endswith(b"\r") else line)
         deadline = time.monotonic() + self.timeout
         while True:
-            answer = t.read_line(max(0.0, deadline - time.monotonic()))
+            answer = t.read_line(max(0.0, deadline - time.monotonic()), budget=self.timeout)
             try:
                 if isinstance(json.loads(answer), dict):
                     return answer

@@ -243,6 +243,24 @@ def _demo_round(title: str, engine, reference) -> None:
     print()
 
 
+# What `squeezeedge demo` (make demo) ends with: one thing to try on a board in QEMU, one over MQTT,
+# one with the user's own sentence. Each "$ " line is a command; tests/test_demo_next_steps.py
+# runs them all as printed.
+NEXT_STEPS = """\
+Try next (`squeezeedge` is .venv/bin/squeezeedge: `. .venv/bin/activate` puts it on the PATH):
+1. A board: the STM32F405 firmware under QEMU (arm-none-eabi-gcc and qemu-system-arm; make setup
+   installs them). In one terminal, then in another:
+   $ squeezeedge emulate --board stm32f405 --serial tcp:5555
+   $ squeezeedge send "turn on the lights in the living room" --port socket://127.0.0.1:5555
+2. MQTT: the emulator on an in-process broker (127.0.0.1:1883). In one terminal, then in another:
+   $ squeezeedge emulate --mqtt
+   $ squeezeedge mqtt send "pause the music" --device emulator
+3. Your own sentences, with your home's names (edit home.json to your areas, floors and devices):
+   $ squeezeedge names example -o home.json
+   $ squeezeedge classify --names home.json "dim the bedroom lights to 30 percent"
+"""
+
+
 def cmd_demo(args) -> int:
     """The product in a minute: the shipped model compiled to C, running in the firmware's host
     emulator, answering over a serial line and over MQTT exactly as the integer reference does."""
@@ -265,6 +283,7 @@ def cmd_demo(args) -> int:
         push_names(device.transport, names)
         _demo_round("== over MQTT (in-process amqtt broker; topics squeezeedge/demo/cmd and /result) ==", device,
                     reference)
+    print(NEXT_STEPS, end="", flush=True)
     return 0
 
 

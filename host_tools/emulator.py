@@ -302,10 +302,15 @@ def add_emulate_parser(subparsers) -> argparse.ArgumentParser:
                         "the firmware on the ESP32-C3's ISA under qemu-system-riscv32 -M virt, its UART on "
                         "--serial tcp:PORT")
     p.add_argument("--model", help="a .semodel file or a model package directory (default: the shipped model)")
+    p.add_argument("--image", metavar="PATH",
+                   help="with --board stm32f405|rv32-virt: run this firmware image as it is (the firmware.elf, or "
+                        "the directory, that `squeezeedge build --board ... -o DIR` wrote) instead of building one")
     p.add_argument("--serial", default="pty", help="pty | tcp:PORT | stdio (default: pty)")
     p.add_argument("--sanitize", action="store_true", help="build with AddressSanitizer and UBSan")
     p.add_argument("--broker", metavar="URL", help="serve over MQTT instead: mqtt://[user:pass@]host[:port]")
-    p.add_argument("--mqtt", action="store_true", help="serve over MQTT on an in-process broker (started here)")
+    p.add_argument("--mqtt", action="store_true",
+                   help="serve over MQTT on an in-process broker, started here on 127.0.0.1:1883 (where `squeezeedge "
+                        "mqtt send` looks by default) when that port is free, else on any free port")
     p.add_argument("--device", default="emulator", help="the device id on the broker (default: emulator)")
     p.add_argument("--names", metavar="FILE.json",
                    help='the home\'s names, sent to the device before it serves: {"area": [...], "floor": [...], '
@@ -338,6 +343,10 @@ def cmd_emulate(args) -> int:
         except NamesError as e:
             print(f"emulate: {e}", file=sys.stderr)
             return 2
+    if getattr(args, "image", None) and args.board == "host":
+        print("emulate: --image runs a board's firmware image under QEMU (--board stm32f405 or rv32-virt); "
+              "the host emulator is built from --model", file=sys.stderr)
+        return 2
     if args.board != "host":
         from .boards import run_board_emulator
 

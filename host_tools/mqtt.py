@@ -37,7 +37,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError
+from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError, seconds
 
 DEFAULT_BROKER_ENV = "SQUEEZEEDGE_BROKER"
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -180,6 +180,20 @@ def start_local_broker(port: int | None = None) -> LocalBroker:
     return LocalBroker(port).start()
 
 
+def default_local_port() -> int | None:
+    """The default broker's port (``default_broker()``: where `mqtt send` looks without --broker) when
+    that broker would be on this machine and its port is free; else None (take any free port)."""
+    addr = parse_broker_url(default_broker())
+    if addr.host not in ("127.0.0.1", "localhost"):
+        return None
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", addr.port))
+        except OSError:
+            return None
+    return addr.port
+
+
 # ---- a paho client ----
 
 def connect_client(broker: str, client_id: str = "", timeout: float = CONNECT_TIMEOUT, on_message=None):
@@ -215,7 +229,7 @@ def connect_client(broker: str, client_id: str = "", timeout: float = CONNECT_TI
     client.loop_start()
     if not connected.wait(timeout):
         client.loop_stop()
-        raise MqttError(f"{addr.url}: the broker did not accept the connection within {timeout:g} s")
+        raise MqttError(f"{addr.url}: the broker did not accept the connection within {seconds(timeout)}")
     if result[0].is_failure:
         client.loop_stop()
         raise MqttError(f"{addr.url}: the broker refused the connection: {result[0]}"
@@ -267,11 +281,12 @@ class MqttTransport(Transport):
             except queue.Empty:
                 return b"".join(parts)
 
-    def read_line(self, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+    def read_line(self, timeout: float = DEFAULT_TIMEOUT, *, budget: float | None = None) -> bytes:
         try:
-            return super().read_line(timeout)
+            return super().read_line(timeout, budget=budget)
         except TransportError:
-            raise MqttError(f"no answer from device {self.device!r} via {self.url} within {timeout:g} s: is it "
+            waited = seconds(timeout if budget is None else budget)
+            raise MqttError(f"no answer from device {self.device!r} via {self.url} within {waited}: is it "
                             f"online? (`squeezeedge mqtt listen --device {self.device}` shows its status)") from None
 
     def status(self, timeout: float = 1.0) -> str | None:
@@ -454,8 +469,14 @@ def cmd_emulate_mqtt(args, say) -> int:
             raise EmulatorError(f"{source}: no such model; pass --model FILE.semodel or a package directory")
         check_device(args.device)
         broker = args.broker
-        if broker is None:
-            local = start_local_broker()
+        if broker is None:  # where `squeezeedge mqtt send` looks by default, if free
+            port = default_local_port()
+            try:
+                local = start_local_broker(port)
+            except MqttError:
+                if port is None:
+                    raise
+                local = start_local_broker()  # taken in the meantime
             broker = local.url
             print(f"MQTT broker (in-process amqtt) listening on {broker}", flush=True)
         else:

@@ -23,6 +23,11 @@ DEFAULT_TIMEOUT = 10.0
 BAUDRATE = 115200
 
 
+def seconds(timeout: float) -> str:
+    """A timeout as the user gave it: "10 s", "0.5 s" (never a leftover like "9.99989 s")."""
+    return f"{round(timeout, 3):g} s"
+
+
 class TransportError(RuntimeError):
     """One-line, actionable description of what went wrong with the port."""
 
@@ -59,7 +64,9 @@ class Transport:
             raise ValueError("a line cannot contain a newline byte; send JSON to carry one")
         self._write(data + b"\n")
 
-    def read_line(self, timeout: float = DEFAULT_TIMEOUT) -> bytes:
+    def read_line(self, timeout: float = DEFAULT_TIMEOUT, *, budget: float | None = None) -> bytes:
+        """The next line, within ``timeout`` seconds. ``budget``: the timeout the user configured, named
+        in the error (a caller that waits in steps passes what is left as ``timeout``)."""
         deadline = time.monotonic() + timeout
         while True:
             i = self._buf.find(b"\n")
@@ -69,8 +76,8 @@ class Transport:
                 return line
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TransportError(f"no answer within {timeout:g} s: is the device running the SqueezeEdge "
-                                     "firmware, at this port and baud rate?")
+                raise TransportError(f"no answer within {seconds(timeout if budget is None else budget)}: is the "
+                                     "device running the SqueezeEdge firmware, at this port and baud rate?")
             self._buf += self._read(min(left, 0.5))
 
     def drain(self, quiet: float = 0.05) -> None:
@@ -79,11 +86,28 @@ class Transport:
         while self._read(quiet):
             pass
 
-    def resync(self, quiet: float = 0.1) -> None:
-        """End whatever half line an earlier client left in the device's buffer (its answer, an
-        error without our id, is discarded) and forget pending input."""
-        self._write(b"\n")
-        time.sleep(quiet)
+    def resync(self, timeout: float = 1.0) -> None:
+        """End whatever half line an earlier client left in the device's buffer and forget pending
+        input, without making the device answer (and count) an error: a ping request does it.
+        Alone it is answered with a pong; after a half line the two make one line, answered as
+        that line. Either way one answer comes back, which is awaited (up to ``timeout``) and
+        discarded. (A lone newline would end the half line too, but a device answers every line,
+        and an empty one with an "empty command" error that its `stats` count: PROTOCOL.md.)"""
+        self.drain()
+        rid = f"resync-{next(self._ids)}"
+        self.write_line(json.dumps({"id": rid, "cmd": "ping"}).encode())
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                line = self.read_line(max(0.0, deadline - time.monotonic()))
+                try:
+                    reply = json.loads(line)
+                except ValueError:
+                    continue  # noise on the line (boot messages)
+                if isinstance(reply, dict) and reply.get("id", rid) == rid:
+                    break  # our pong, or the answer to the half line our ping ended (it has no id)
+        except TransportError:
+            pass  # a device that does not answer: the request that follows says so; a late pong is skipped by id
         self.drain()
 
     def request(self, obj: dict, timeout: float = DEFAULT_TIMEOUT) -> dict:
@@ -92,7 +116,7 @@ class Transport:
         self.write_line(json.dumps({"id": rid, **obj}, ensure_ascii=False).encode("utf-8"))
         deadline = time.monotonic() + timeout
         while True:
-            line = self.read_line(max(0.0, deadline - time.monotonic()))
+            line = self.read_line(max(0.0, deadline - time.monotonic()), budget=timeout)
             try:
                 reply = json.loads(line)
             except ValueError:

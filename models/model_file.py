@@ -107,15 +107,27 @@ class IntModel:
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file")
+
+        def not_a_model(why: str) -> ModelFileError:
+            return ModelFileError(f"{path} is not a SqueezeEdge model file ({why}; a .semodel is a numpy .npz "
+                                  f"archive with a {META_KEY} entry: models/FORMAT.md)")
+
+        # Checked before numpy reads it: np.load takes any other file for a pickle and says so.
+        if not zipfile.is_zipfile(path):
+            raise not_a_model("not a zip archive")
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (zipfile.BadZipFile, ValueError, OSError) as e:
-            raise ModelFileError(f"{path}: not a SqueezeEdge model file ({e})") from None
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+            raise not_a_model("a zip archive whose entries are not plain numpy arrays") from None
+        if META_KEY not in arrays:
+            raise not_a_model(f"an archive of {len(arrays)} arrays without {META_KEY}")
         try:
             meta = json.loads(arrays.pop(META_KEY).tobytes())
-        except KeyError:
-            raise ModelFileError(f"{path}: no {META_KEY} entry; not a SqueezeEdge model file") from None
+        except (ValueError, UnicodeDecodeError):
+            raise not_a_model(f"its {META_KEY} is not JSON") from None
+        if not isinstance(meta, dict):
+            raise not_a_model(f"its {META_KEY} is not a JSON object")
         if meta.get("format") != FORMAT_NAME:
             raise ModelFileError(f"{path}: format {meta.get('format')!r}, expected {FORMAT_NAME!r}")
         if meta.get("version") != FORMAT_VERSION:

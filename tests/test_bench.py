@@ -53,6 +53,17 @@ def test_bench_numbers(tiny_result):
         assert r.ort == "not installed (pip install .[bench])"
 
 
+def test_bench_weights_are_what_compile_prints(tiny_result):
+    """The "weights B" column is the package's const arrays (`squeezeedge compile`'s number), not the
+    model file's arrays, whose scalars the compiler turns into immediates (issue 18)."""
+    from squeezeedge.compiler.package import compile_model
+
+    model, r = tiny_result
+    assert r.weight_bytes == compile_model(model, "cortex-m4", measure=False).info["weight_bytes"]
+    scalars = sum(a.nbytes for a in model.arrays.values() if a.size <= 2)
+    assert r.weight_bytes == model.weight_bytes() - scalars
+
+
 def test_bench_report(tiny_result, tmp_path):
     _, r = tiny_result
     md = bench.markdown([r], "squeezeedge bench --presets tiny", runs=5)

@@ -74,6 +74,34 @@ def test_a_missing_model_file_is_one_clear_error(tmp_path):
     assert b"no such model file" in proc.stderr and len(proc.stderr.splitlines()) == 1
 
 
+def _not_models(tmp_path):
+    import numpy as np
+
+    rand = tmp_path / "random.semodel"
+    rand.write_bytes(bytes(range(256)) * 7)
+    other = tmp_path / "other.npz"
+    np.savez(other, weights=np.zeros((3, 4), np.int8), bias=np.ones(4))
+    text = tmp_path / "notes.txt"
+    text.write_text("turn on the kitchen lights\n")
+    return {rand: "not a zip archive", other: "an archive of 2 arrays without meta.json", text: "not a zip archive"}
+
+
+def test_a_file_that_is_not_a_model_is_named_as_such(tmp_path):
+    """Not numpy's "allow_pickle" advice (issue 18): a random file, an .npz of other arrays, a text file."""
+    from squeezeedge.models.model_file import IntModel, ModelFileError
+
+    for path, why in _not_models(tmp_path).items():
+        with pytest.raises(ModelFileError) as e:
+            IntModel.load(path)
+        assert str(e.value).startswith(f"{path} is not a SqueezeEdge model file ({why}")
+        assert "pickle" not in str(e.value)
+    rand = next(iter(_not_models(tmp_path)))
+    proc = subprocess.run([sys.executable, "-m", "squeezeedge", "classify", "--model", str(rand), "hi"],
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+    assert b"is not a SqueezeEdge model file (not a zip archive" in proc.stderr and b"pickle" not in proc.stderr
+
+
 def test_a_names_file_tells_classify_the_homes_names(tiny_model_path, tmp_path):
     from squeezeedge.classify import classify_line
     from squeezeedge.models.engine import ReferenceEngine

@@ -140,6 +140,31 @@ def test_out_of_scope_examples_have_no_intent_and_no_spans(dataset):
     assert len(lines) == len(set(lines)) >= 900
 
 
+def test_data_readme_states_how_many_held_out_oos_lines_are_dropped_as_seen(dataset):
+    """models/data/README.md's numbers are the ones build_dataset really drops (issue 18)."""
+    import re
+    from pathlib import Path
+
+    from squeezeedge.models.dataset import OOS_HELD_OUT_FILES, OOS_TRAIN_FILES
+
+    readme = " ".join((Path(__file__).parent.parent / "models/data/README.md").read_text().split())
+    said = re.search(r"(\d+) of the (\d+) dev lines and (\d+) of the (\d+) test lines \((\d+) dev / (\d+) "
+                     r"test equal a line of `out_of_scope_train.txt`, (\d+) / (\d+) one of the near-miss file, "
+                     r"some both\), so (\d+) dev and (\d+) test out-of-scope lines are evaluated", readme)
+    assert said, "models/data/README.md no longer states the dropped out-of-scope lines"
+    train_file, near_miss_file = ({text_key(line) for line in load_lines(name)} for name in OOS_TRAIN_FILES)
+    real = []
+    for split in ("dev", "test"):
+        lines = load_lines(OOS_HELD_OUT_FILES[split])
+        kept = sum(1 for e in dataset.split(split) if e.source == "oos")
+        real.append((len(lines) - kept, len(lines), kept,
+                     sum(text_key(line) in train_file for line in lines),
+                     sum(text_key(line) in near_miss_file for line in lines)))
+    (d_drop, d_all, d_kept, d_train, d_near), (t_drop, t_all, t_kept, t_train, t_near) = real
+    assert [int(x) for x in said.groups()] == [d_drop, d_all, t_drop, t_all, d_train, t_train, d_near, t_near,
+                                               d_kept, t_kept]
+
+
 def test_format_stats_reports_every_split(dataset):
     report = format_stats(dataset)
     for word in ("examples", "HassTurnOn", "out of scope", "augment:typo", "domain spans"):

@@ -187,6 +187,36 @@ def test_pty_matches_reference(binary, ref):
         assert emu.stop() == 0
 
 
+def test_resync_is_not_counted_as_an_error(tcp_emulator):
+    """Every client (`squeezeedge send`, names push, the bridge) starts with Transport.resync: the
+    device must not answer it with an error, nor count one in /stats (issue 18)."""
+    with open_transport(tcp_emulator.url) as t:
+        t.resync()
+        before = t.command("stats")
+        t.resync()
+        after = t.command("stats")
+        reply = t.classify_json(b"turn off the kitchen lights")
+        assert reply["text"] == "turn off the kitchen lights" and "error" not in reply
+    assert (after["errors"], after["protocol_errors"]) == (before["errors"], before["protocol_errors"])
+    assert after["lines"] == before["lines"] + 2  # the resync's ping and the stats request
+
+
+def test_resync_ends_a_half_line_an_earlier_client_left(binary):
+    """On a pty the device cannot see a client leave: the next client's resync ends the half line
+    (answered as the line it is), and its own requests then work."""
+    with Emulator(binary, "pty") as emu:
+        with open_transport(emu.url) as t:
+            before = t.command("stats")
+            t._write(b"turn on the ki")
+        with open_transport(emu.url) as t:
+            t.resync()
+            after = t.command("stats")
+            reply = t.classify_json(b"turn off the kitchen lights")
+            assert reply["text"] == "turn off the kitchen lights" and "error" not in reply
+        assert (after["errors"], after["protocol_errors"]) == (before["errors"], before["protocol_errors"])
+        assert after["classified"] == before["classified"] + 1  # the half line with the ping after it
+
+
 def test_device_engine_and_errors(tcp_emulator, ref):
     from squeezeedge.emulator import default_model_path  # noqa: F401  (importable)
 

@@ -22,7 +22,8 @@ from ..models.reference import Logits
 PEERS = ("onnxrt", "litert", "tflm")
 LABELS = {"onnxrt": "ONNX Runtime int8", "litert": "LiteRT int8", "tflm": "TFLite Micro int8"}
 INSTALL_HINT = "pip install '.[bench]', or make bench"
-LITERT_TORCH_HINT = "make bench installs it; by hand: pip install litert-torch==0.10.0 torch==2.13.0"
+LITERT_TORCH_HINT = ("make bench-deps installs it; by hand (after pip install '.[bench]', which holds its dependencies): "
+                     "pip install --no-deps litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0")
 
 
 class PeerUnavailable(RuntimeError):
