@@ -69,10 +69,11 @@ def test_answers_like_the_reference_told_the_homes_names(board):
 
 
 def test_bad_input_raises_value_error_and_the_board_goes_on(board):
-    got = board.classify([b"", b"x" * 600, b"\xff\xfe", b"\x00\x01 turn on\x00 the light", "turn off the kitchen lights"])
-    assert [g.get("type") for g in got[:3]] == ["ValueError"] * 3
+    got = board.classify([b"", b"x" * 600, b"\xff\xfe", b"turn on\x00 the light", "turn off the kitchen lights"])
+    assert [g.get("type") for g in got[:4]] == ["ValueError"] * 4
     assert got[1]["error"] == "command too long: 600 bytes, the limit is 512"
-    assert "error" not in got[3] and got[4]["intent"] == "HassTurnOff"
+    assert got[3]["error"] == "command contains a control byte (0x00 at offset 7)"
+    assert got[4]["intent"] == "HassTurnOff"
 
 
 def test_classify_engine_micropython_on_a_qemu_board(capsys, tmp_path):

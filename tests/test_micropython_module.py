@@ -57,6 +57,8 @@ def test_answers_like_the_reference_told_the_homes_names(engine):
     (b"x" * 513, "command too long: 513 bytes, the limit is 512"),
     (b"turn on \xff the light", "command is not valid UTF-8 (byte 0xff at offset 8)"),
     (b"\xed\xa0\x80", "command is not valid UTF-8 (byte 0xed at offset 0)"),
+    (b"turn on\x00 the light", "command contains a control byte (0x00 at offset 7)"),
+    (b"\x1b[2Jturn off", "command contains a control byte (0x1b at offset 0)"),
 ])
 def test_bad_input_raises_value_error_with_the_protocols_message(engine, data, message):
     with pytest.raises(MicroPythonEngineError) as e:
@@ -64,21 +66,31 @@ def test_bad_input_raises_value_error_with_the_protocols_message(engine, data, m
     assert (e.value.type, e.value.message) == ("ValueError", message)
 
 
-def test_random_bytes_never_crash_and_answer_like_the_reference(engine, reference):
-    """Control bytes, NULs and random bytes are input like any other: answered as every engine
-    answers them, or refused with the contract's error, and MicroPython keeps running."""
+CONTROL = set(range(0x20)) - set(range(0x09, 0x0E)) | {0x7F}  # C0 controls and DEL; whitespace is fine
+
+
+def test_random_bytes_never_crash(engine, reference):
+    """Random bytes are answered as every engine answers them, refused with the contract's error,
+    or (a control byte in an otherwise good command) refused with ValueError saying where;
+    MicroPython keeps running."""
     rng = random.Random(12)
     texts = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80))) for _ in range(150)]
-    texts += [b"\x00turn on\x00 the light", b"\x01\x02\x03", b"turn\toff\x0bthe\x1flights"]
+    texts += [b"\x00turn on\x00 the light", b"\x01\x02\x03", b"turn\toff\x0bthe\x1flights", b"turn\ton\r\n"]
     from squeezeedge.classify import classify_line
 
     for data in texts:
         want = classify_line(reference, data)
+        if "error" not in want:
+            bad = next((i for i, b in enumerate(data) if b in CONTROL), None)
+            if bad is not None:
+                want = {"text": want["text"], "error": f"command contains a control byte (0x{data[bad]:02x} at offset {bad})"}
         try:
             got = engine.classify(data).to_json(data.decode("utf-8", errors="replace"))
         except MicroPythonEngineError as e:
+            assert e.type == "ValueError"
             got = {"text": data.decode("utf-8", errors="replace"), "error": e.message}
         assert got == want, data
+    assert engine.classify(b"turn off the kitchen lights").intent == "HassTurnOff"
 
 
 def test_handle_is_the_firmwares_line_protocol(engine, reference):

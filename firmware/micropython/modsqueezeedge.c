@@ -106,6 +106,26 @@ static MP_NORETURN void raise_input_error(const se_check_result_t *check) {
   raise_text(&mp_type_ValueError, msg, n);
 }
 
+/* classify() is stricter than the line protocol (which reads control bytes as spaces, as every
+ * engine does): a control byte in a Python string is almost always a caller's bug, so it raises.
+ * Whitespace (tab, newline, VT, FF, CR) is allowed. */
+static void raise_on_control_byte(const uint8_t *text, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  size_t i;
+  for (i = 0; i < len; ++i) {
+    uint8_t b = text[i];
+    if ((b < 0x20 && !(b >= 0x09 && b <= 0x0d)) || b == 0x7f) {
+      char msg[96], byte[3] = {hex[b >> 4], hex[b & 15], 0};
+      size_t n = put_str(msg, 0, sizeof msg, "command contains a control byte (0x");
+      n = put_str(msg, n, sizeof msg, byte);
+      n = put_str(msg, n, sizeof msg, " at offset ");
+      n = put_int(msg, n, sizeof msg, (int32_t)i);
+      n = put_str(msg, n, sizeof msg, ")");
+      raise_text(&mp_type_ValueError, msg, n);
+    }
+  }
+}
+
 static mp_obj_t new_cstr(const char *s) {
   return mp_obj_new_str(s, strlen(s));
 }
@@ -128,6 +148,9 @@ static mp_obj_t se_mp_classify(mp_obj_t text_in) {
     check.length = len > 0x7fffffff ? 0x7fffffff : (int32_t)len;
     raise_input_error(&check);
   }
+  check = se_check_command((const uint8_t *)text, (int32_t)len);
+  if (check.check != SE_CHECK_OK) raise_input_error(&check);
+  raise_on_control_byte((const uint8_t *)text, len);
   st = se_classify(&se_mp_engine.clf, (const uint8_t *)text, (int32_t)len, &tok, &ans, &check);
   if (st == SE_STATUS_INPUT) raise_input_error(&check);
   if (st != SE_STATUS_OK) {
