@@ -57,6 +57,61 @@ static void hex2(se_jw_t *w, int32_t b) {
 }
 
 /* Classify `text` (total = its full length when it was cut to fit the line buffer). */
+const char *se_protocol_check_error(const se_check_result_t *check, char *buf, int32_t cap) {
+  const char *code;
+  se_jw_t w;
+  se_jw_init(&w, buf, cap - 1);
+  switch (check->check) {
+    case SE_CHECK_TOO_LONG:
+      code = "too_long";
+      se_jw_raw(&w, "command too long: ");
+      se_jw_int(&w, check->length);
+      se_jw_raw(&w, " bytes, the limit is ");
+      se_jw_int(&w, SE_MAX_TEXT_BYTES);
+      break;
+    case SE_CHECK_INVALID_UTF8:
+      code = "invalid_utf8";
+      se_jw_raw(&w, "command is not valid UTF-8 (byte 0x");
+      hex2(&w, check->byte);
+      se_jw_raw(&w, " at offset ");
+      se_jw_int(&w, check->offset);
+      se_jw_raw(&w, ")");
+      break;
+    case SE_CHECK_EMPTY:
+      code = "empty";
+      se_jw_raw(&w, "empty command");
+      break;
+    default:
+      code = "model";
+      se_jw_raw(&w, "inference failed: status ");
+      se_jw_int(&w, check->model_rc);
+      break;
+  }
+  buf[w.len] = 0;
+  return code;
+}
+
+const char *se_protocol_name_error(se_name_result_t result, const char **code) {
+  switch (result) {
+    case SE_NAME_BAD_KIND:
+      *code = "unknown_kind";
+      return "unknown kind: use area, floor, name or name:<domain>";
+    case SE_NAME_NO_PLACEHOLDERS:
+      *code = "names_unsupported";
+      return "this model was trained without home names (no placeholder tokens); retrain it with this version "
+             "of squeezeedge";
+    case SE_NAME_NO_WORDS:
+      *code = "bad_name";
+      return "name has no words";
+    case SE_NAME_UNREADABLE:
+      *code = "bad_name";
+      return "name is too long or has characters the model cannot read";
+    default:
+      *code = "internal";
+      return "adding the name failed";
+  }
+}
+
 static void classify_reply(se_protocol_t *p, const se_request_t *req, const uint8_t *text, int32_t len,
                            int32_t total) {
   const se_classifier_t *clf = p->clf;
@@ -108,34 +163,15 @@ static void classify_reply(se_protocol_t *p, const se_request_t *req, const uint
     p->stats.infer_us_total += dt;
     if (dt > p->stats.infer_us_max) p->stats.infer_us_max = dt;
   } else {
-    const char *code = "internal";
-    se_jw_raw(&w, ",\"error\":\"");
-    switch (st == SE_STATUS_INPUT ? check.check : SE_CHECK_MODEL) {
-      case SE_CHECK_TOO_LONG:
-        code = "too_long";
-        se_jw_raw(&w, "command too long: ");
-        se_jw_int(&w, check.length);
-        se_jw_raw(&w, " bytes, the limit is ");
-        se_jw_int(&w, SE_MAX_TEXT_BYTES);
-        break;
-      case SE_CHECK_INVALID_UTF8:
-        code = "invalid_utf8";
-        se_jw_raw(&w, "command is not valid UTF-8 (byte 0x");
-        hex2(&w, check.byte);
-        se_jw_raw(&w, " at offset ");
-        se_jw_int(&w, check.offset);
-        se_jw_raw(&w, ")");
-        break;
-      case SE_CHECK_EMPTY:
-        code = "empty";
-        se_jw_raw(&w, "empty command");
-        break;
-      default:
-        code = "model";
-        se_jw_raw(&w, "inference failed: status ");
-        se_jw_int(&w, st == SE_STATUS_INPUT ? check.model_rc : (int32_t)st);
-        break;
+    char msg[SE_PROTOCOL_ERROR_MAX];
+    const char *code;
+    if (st != SE_STATUS_INPUT) {
+      check.check = SE_CHECK_MODEL;
+      check.model_rc = (int32_t)st;
     }
+    code = se_protocol_check_error(&check, msg, (int32_t)sizeof msg);
+    se_jw_raw(&w, ",\"error\":\"");
+    se_jw_raw(&w, msg);
     se_jw_raw(&w, "\",\"code\":\"");
     se_jw_raw(&w, code);
     se_jw_raw(&w, "\"}");
@@ -248,36 +284,21 @@ static void names_add_reply(se_protocol_t *p, const se_request_t *req) {
     send(p, &w);
     return;
   }
-  switch (st == SE_STATUS_INPUT ? result : SE_NAME_ADDED) {
-    case SE_NAME_BAD_KIND:
-      error_reply(p, req, "unknown_kind", "unknown kind: use area, floor, name or name:<domain>");
-      break;
-    case SE_NAME_NO_PLACEHOLDERS:
-      error_reply(p, req, "names_unsupported", "this model was trained without home names (no placeholder "
-                  "tokens); retrain it with this version of squeezeedge");
-      break;
-    case SE_NAME_NO_WORDS:
-      error_reply(p, req, "bad_name", "name has no words");
-      break;
-    case SE_NAME_UNREADABLE:
-      error_reply(p, req, "bad_name", "name is too long or has characters the model cannot read");
-      break;
-    case SE_NAME_FULL: {
-      char msg[120];
-      se_jw_t m;
-      se_jw_init(&m, msg, (int32_t)sizeof msg - 1);
-      se_jw_raw(&m, "the names table is full (");
-      se_jw_int(&m, p->names->cap);
-      se_jw_raw(&m, " names, ");
-      se_jw_int(&m, p->names->ids_cap);
-      se_jw_raw(&m, " tokens): send names_clear first, then fewer or shorter names");
-      msg[m.len] = 0;
-      error_reply(p, req, "names_full", msg);
-      break;
-    }
-    default:
-      error_reply(p, req, "internal", "adding the name failed");
-      break;
+  if (st == SE_STATUS_INPUT && result == SE_NAME_FULL) {
+    char msg[120];
+    se_jw_t m;
+    se_jw_init(&m, msg, (int32_t)sizeof msg - 1);
+    se_jw_raw(&m, "the names table is full (");
+    se_jw_int(&m, p->names->cap);
+    se_jw_raw(&m, " names, ");
+    se_jw_int(&m, p->names->ids_cap);
+    se_jw_raw(&m, " tokens): send names_clear first, then fewer or shorter names");
+    msg[m.len] = 0;
+    error_reply(p, req, "names_full", msg);
+  } else {
+    const char *code;
+    const char *msg = se_protocol_name_error(st == SE_STATUS_INPUT ? result : SE_NAME_ADDED, &code);
+    error_reply(p, req, code, msg);
   }
 }
 

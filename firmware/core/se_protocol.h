@@ -61,4 +61,13 @@ void se_protocol_reset_line(se_protocol_t *p);
  * the buffer and only its first line_cap bytes are in line[]. */
 void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len, int32_t total, int overflow);
 
+/* The protocol's error texts, for other front ends (the MicroPython module) to say the same:
+ * se_protocol_check_error writes the classify contract's message for `check` (SE_CHECK_MODEL:
+ * check->model_rc) NUL-terminated into buf (SE_PROTOCOL_ERROR_MAX bytes suffice) and returns its
+ * code ("too_long", "invalid_utf8", "empty", "model"); se_protocol_name_error gives the message
+ * and code of a refused name (every result but SE_NAME_FULL, whose text names the table's size). */
+#define SE_PROTOCOL_ERROR_MAX 96
+const char *se_protocol_check_error(const se_check_result_t *check, char *buf, int32_t cap);
+const char *se_protocol_name_error(se_name_result_t result, const char **code);
+
 #endif /* SE_PROTOCOL_H */

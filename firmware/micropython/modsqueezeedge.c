@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "se_engine.h"
+#include "se_json.h"
 #include "se_protocol.h"
 #include "se_utf8.h"
 #ifdef SE_MODEL_BLOB_ID
@@ -46,24 +47,6 @@ static MP_NORETURN void raise_text(const mp_obj_type_t *type, const char *text, 
   mp_raise_type_arg(type, mp_obj_new_str(text, len));
 }
 
-static size_t put_str(char *buf, size_t at, size_t cap, const char *s) {
-  while (*s && at + 1 < cap) buf[at++] = *s++;
-  return at;
-}
-
-static size_t put_int(char *buf, size_t at, size_t cap, int32_t v) {
-  char tmp[12];
-  int n = 0;
-  uint32_t u = v < 0 ? 0u - (uint32_t)v : (uint32_t)v;
-  do {
-    tmp[n++] = (char)('0' + u % 10u);
-    u /= 10u;
-  } while (u);
-  if (v < 0 && at + 1 < cap) buf[at++] = '-';
-  while (n && at + 1 < cap) buf[at++] = tmp[--n];
-  return at;
-}
-
 static void check_weights(void) {
 #ifdef SE_MODEL_BLOB_ID
   if (se_model_weights == 0) {
@@ -74,36 +57,11 @@ static void check_weights(void) {
 #endif
 }
 
-/* The text of a classify contract error, as the protocol's "error" (se_protocol.c). */
+/* The classify contract's error, in the protocol's words (se_protocol_check_error). */
 static MP_NORETURN void raise_input_error(const se_check_result_t *check) {
-  static const char hex[] = "0123456789abcdef";
-  char msg[80];
-  size_t n = 0;
-  switch (check->check) {
-    case SE_CHECK_TOO_LONG:
-      n = put_str(msg, n, sizeof msg, "command too long: ");
-      n = put_int(msg, n, sizeof msg, check->length);
-      n = put_str(msg, n, sizeof msg, " bytes, the limit is ");
-      n = put_int(msg, n, sizeof msg, SE_MAX_TEXT_BYTES);
-      break;
-    case SE_CHECK_INVALID_UTF8: {
-      char byte[3] = {hex[(check->byte >> 4) & 15], hex[check->byte & 15], 0};
-      n = put_str(msg, n, sizeof msg, "command is not valid UTF-8 (byte 0x");
-      n = put_str(msg, n, sizeof msg, byte);
-      n = put_str(msg, n, sizeof msg, " at offset ");
-      n = put_int(msg, n, sizeof msg, check->offset);
-      n = put_str(msg, n, sizeof msg, ")");
-      break;
-    }
-    case SE_CHECK_EMPTY:
-      n = put_str(msg, n, sizeof msg, "empty command");
-      break;
-    default:
-      n = put_str(msg, n, sizeof msg, "inference failed: status ");
-      n = put_int(msg, n, sizeof msg, check->model_rc);
-      raise_text(&mp_type_RuntimeError, msg, n);
-  }
-  raise_text(&mp_type_ValueError, msg, n);
+  char msg[SE_PROTOCOL_ERROR_MAX];
+  const char *code = se_protocol_check_error(check, msg, (int32_t)sizeof msg);
+  raise_text(strcmp(code, "model") == 0 ? &mp_type_RuntimeError : &mp_type_ValueError, msg, strlen(msg));
 }
 
 /* classify() is stricter than the line protocol (which reads control bytes as spaces, as every
@@ -115,13 +73,15 @@ static void raise_on_control_byte(const uint8_t *text, size_t len) {
   for (i = 0; i < len; ++i) {
     uint8_t b = text[i];
     if ((b < 0x20 && !(b >= 0x09 && b <= 0x0d)) || b == 0x7f) {
-      char msg[96], byte[3] = {hex[b >> 4], hex[b & 15], 0};
-      size_t n = put_str(msg, 0, sizeof msg, "command contains a control byte (0x");
-      n = put_str(msg, n, sizeof msg, byte);
-      n = put_str(msg, n, sizeof msg, " at offset ");
-      n = put_int(msg, n, sizeof msg, (int32_t)i);
-      n = put_str(msg, n, sizeof msg, ")");
-      raise_text(&mp_type_ValueError, msg, n);
+      char msg[80], byte[2] = {hex[b >> 4], hex[b & 15]};
+      se_jw_t w;
+      se_jw_init(&w, msg, (int32_t)sizeof msg);
+      se_jw_raw(&w, "command contains a control byte (0x");
+      se_jw_rawn(&w, byte, 2);
+      se_jw_raw(&w, " at offset ");
+      se_jw_int(&w, (int32_t)i);
+      se_jw_raw(&w, ")");
+      raise_text(&mp_type_ValueError, msg, (size_t)w.len);
     }
   }
 }
@@ -196,27 +156,20 @@ static mp_obj_t se_mp_names_add(mp_obj_t kind_in, mp_obj_t text_in) {
     if (st == SE_STATUS_OK) return mp_obj_new_int(se_mp_engine.names.n);
     if (st != SE_STATUS_INPUT) mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("adding the name failed"));
   }
-  switch (result) {
-    case SE_NAME_BAD_KIND:
-      mp_raise_ValueError(MP_ERROR_TEXT("unknown kind: use area, floor, name or name:<domain>"));
-    case SE_NAME_NO_PLACEHOLDERS:
-      mp_raise_ValueError(MP_ERROR_TEXT("this model was trained without home names (no placeholder tokens); "
-                                        "retrain it with this version of squeezeedge"));
-    case SE_NAME_NO_WORDS:
-      mp_raise_ValueError(MP_ERROR_TEXT("name has no words"));
-    case SE_NAME_UNREADABLE:
-      mp_raise_ValueError(MP_ERROR_TEXT("name is too long or has characters the model cannot read"));
-    case SE_NAME_FULL: {
-      char msg[128];
-      size_t n = put_str(msg, 0, sizeof msg, "the names table is full (");
-      n = put_int(msg, n, sizeof msg, se_mp_engine.names.cap);
-      n = put_str(msg, n, sizeof msg, " names, ");
-      n = put_int(msg, n, sizeof msg, se_mp_engine.names.ids_cap);
-      n = put_str(msg, n, sizeof msg, " tokens): call names_clear() first, then add fewer or shorter names");
-      raise_text(&mp_type_RuntimeError, msg, n);
-    }
-    default:
-      mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("adding the name failed"));
+  if (result == SE_NAME_FULL) {
+    char msg[128];
+    se_jw_t w;
+    se_jw_init(&w, msg, (int32_t)sizeof msg);
+    se_jw_raw(&w, "the names table is full (");
+    se_jw_int(&w, se_mp_engine.names.cap);
+    se_jw_raw(&w, " names, ");
+    se_jw_int(&w, se_mp_engine.names.ids_cap);
+    se_jw_raw(&w, " tokens): call names_clear() first, then add fewer or shorter names");
+    raise_text(&mp_type_RuntimeError, msg, (size_t)w.len);
+  } else {
+    const char *code;
+    const char *msg = se_protocol_name_error(result, &code);
+    raise_text(strcmp(code, "internal") == 0 ? &mp_type_RuntimeError : &mp_type_ValueError, msg, strlen(msg));
   }
   return mp_const_none;
 }
