@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES, EmulatorError, _model_digest, prepare_package
+from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES, EmulatorError, model_digest, prepare_package
 from .models.model_file import IntModel
 
 PORTS_DIR = FIRMWARE_DIR / "ports"
@@ -180,7 +180,7 @@ def prepare_board_package(source=None, progress=None, target: str = "cortex-m4")
     else:
         raise BoardError(f"cannot make a model package from {type(source).__name__}")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    pkg = CACHE_DIR / f"pkg-{target}-{_model_digest(model)}"
+    pkg = CACHE_DIR / f"pkg-{target}-{model_digest(model)}"
     if all((pkg / f).is_file() for f in PACKAGE_FILES):
         return pkg
     from .compiler.meta import write_meta

@@ -47,7 +47,7 @@ class EmulatorError(RuntimeError):
     """The emulator could not be prepared, built or started (the message says what to do)."""
 
 
-def _model_digest(model: IntModel) -> str:
+def model_digest(model: IntModel) -> str:
     from .compiler.meta import META_FORMAT_VERSION
 
     h = hashlib.sha256()
@@ -80,7 +80,7 @@ def prepare_package(source, progress=None) -> Path:
         model = source
     else:
         raise EmulatorError(f"cannot make a model package from {type(source).__name__}")
-    pkg = CACHE_DIR / f"pkg-{_model_digest(model)}"
+    pkg = CACHE_DIR / f"pkg-{model_digest(model)}"
     if all((pkg / f).is_file() for f in PACKAGE_FILES):
         return pkg
     from .compiler.meta import write_meta

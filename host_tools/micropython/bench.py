@@ -18,30 +18,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .board import BOARD_ARCH, QemuModuleBoard
+from .board import BOARD_ARCH, IMPORT_REPORT, ImportReport, QemuModuleBoard
 from .natmod import ARCHES, build_native_module
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "MICROPYTHON.md"
 # The C firmware board that runs the same ISA (the reference for instructions per command).
 C_BOARD = {"armv7emsp": "stm32f405", "rv32imc": "rv32-virt"}
 
-_UNIX_IMPORT = """
-import gc, json
-gc.collect(); f0 = gc.mem_free()
-import squeezeedge
-gc.collect(); f1 = gc.mem_free()
-print(json.dumps([f0, f1]))
-"""
-
-
 def _unix_heap(module_dir: Path) -> int:
     from . import ports
 
-    env = ports.unix_env(first=[module_dir])
-    r = subprocess.run([str(ports.unix()), "-c", _UNIX_IMPORT], env=env, capture_output=True, text=True,
-                       check=True, timeout=60)
-    f0, f1 = json.loads(r.stdout)
-    return f0 - f1
+    r = subprocess.run([str(ports.unix()), "-c", "import json\n" + IMPORT_REPORT], env=ports.unix_env(first=[module_dir]),
+                       capture_output=True, text=True, check=True, timeout=60)
+    return ImportReport(**json.loads(r.stdout)).heap_used
 
 
 def _c_firmware_instructions(board: str, texts) -> list[int] | None:

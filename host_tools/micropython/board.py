@@ -31,7 +31,8 @@ BOARD_ARCH = {
     "VIRT_RV32": "rv32imc",     # RV32IMC, the ESP32-C3's ISA
 }
 
-_IMPORT = """
+# Run on MicroPython (json imported): the heap before and after `import squeezeedge` (ImportReport).
+IMPORT_REPORT = """
 import gc, sys
 gc.collect()
 _f0 = gc.mem_free()
@@ -103,7 +104,7 @@ class QemuModuleBoard:
             self.transport = SerialTransport(self.qemu.url, baudrate=115200)
             self.transport.enter_raw_repl(soft_reset=False)
             self.exec("import json, time")
-            self.import_report = ImportReport(**json.loads(self.exec(_IMPORT)))
+            self.import_report = ImportReport(**json.loads(self.exec(IMPORT_REPORT)))
         except BaseException:
             self.stop()
             raise

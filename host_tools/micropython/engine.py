@@ -22,7 +22,6 @@ from pathlib import Path
 
 from ..models.decode import Answer
 from ..models.gazetteer import HomeNames
-from ..models.model_file import IntModel
 from .source import MicroPythonError
 
 CONF_ONE = 10000
@@ -77,7 +76,7 @@ class MicroPythonEngine:
     def __init__(self, model=None, names: HomeNames | None = None, usermod: bool = False, progress=None):
         from . import natmod, ports
 
-        self.model = model if isinstance(model, IntModel) else natmod._load(model)
+        self.model = natmod.load_model(model)
         self.usermod = usermod
         self._tmp = tempfile.TemporaryDirectory(prefix="se-mpy-")
         work = Path(self._tmp.name)
@@ -160,13 +159,14 @@ class MicroPythonBoardEngine:
 
     def __init__(self, model=None, arch: str = "armv7emsp", names: HomeNames | None = None, progress=None):
         from .board import BOARD_ARCH, QemuModuleBoard
+        from .natmod import load_model
 
         boards = [b for b, a in BOARD_ARCH.items() if a == arch]
         if not boards:
             raise MicroPythonError(f"no QEMU board here runs {arch} code; choose x64 (the unix port) or one of "
                                    f"{', '.join(sorted(set(BOARD_ARCH.values())))}")
-        self.model = model if isinstance(model, IntModel) else None
-        self.board = QemuModuleBoard(boards[0], arch, model=model, progress=progress).start()
+        self.model = load_model(model)
+        self.board = QemuModuleBoard(boards[0], arch, model=self.model, progress=progress).start()
         self.info = self.board.import_report.info
         if names:
             self.board.names_add(names.entries)

@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, _model_digest
+from ..emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, model_digest
 from ..models.model_file import IntModel
 from . import mpyfile
 from .source import MicroPythonError, micropython_dir
@@ -72,7 +72,8 @@ class NativeModule:
         return self.directory / WEIGHTS_FILE
 
 
-def _load(model) -> IntModel:
+def load_model(model) -> IntModel:
+    """An IntModel, a .semodel path, or None for the shipped model, as an IntModel."""
     if isinstance(model, IntModel):
         return model
     from ..models.engine import DEFAULT_MODEL
@@ -129,12 +130,12 @@ def build_native_module(model=None, arch: str = "x64", out_dir=None, progress=No
     if arch not in ARCHES:
         raise MicroPythonError(f"unknown arch {arch!r}; choose from {', '.join(ARCHES)}")
     target, intrinsics, _ = ARCHES[arch]
-    m = _load(model)
+    m = load_model(model)
     from .ports import mpy_cross
 
     mpy_dir = micropython_dir()
     cross = mpy_cross(progress=say)
-    key = _sources_digest(_model_digest(m), arch, str(mpy_dir))
+    key = _sources_digest(model_digest(m), arch, str(mpy_dir))
     cached = CACHE_DIR / f"natmod-{arch}-{key}"
     if not (cached / MANIFEST_FILE).is_file():
         _need_cross(arch)
@@ -246,7 +247,7 @@ def write_user_module(model=None, out_dir="usermods", arch: str | None = None, p
         raise MicroPythonError(f"unknown arch {arch!r}; choose from {', '.join(ARCHES)}")
     target, intrinsics, _ = ARCHES[arch] if arch else ("host", False, "")
     say = progress or (lambda s: None)
-    m = _load(model)
+    m = load_model(model)
     out = Path(out_dir)
     mod = out / MODULE
     if mod.exists():  # replace only what this function wrote before
