@@ -14,7 +14,7 @@ from . import intmath as im
 from .labels import normalize_phrase, slot_key
 from .model_file import IntModel
 from .reference import Logits
-from .tokenizer import CONTINUATION
+from .tokenizer import CONTINUATION, word_continuation
 
 
 @dataclass
@@ -45,9 +45,10 @@ def decode_intent(model: IntModel, intent_logits: np.ndarray, names_told: bool =
 def decode_spans(tags: Sequence[int], continuation: Sequence[bool]) -> list[tuple[int, int, int]]:
     """Tags of tokens 1..n-1 → (first token, last token, slot index) spans over whole words.
 
-    A word is a token plus the continuation ("##") pieces after it and takes the tag of its
-    first piece. B-x starts a span; I-x continues a span of x and otherwise starts one (a
-    model may skip the B); O ends the current span.
+    A word is a token plus the tokens that continue it (``continuation``: "##" pieces and the
+    rest of a number, tokenizer.word_continuation) and takes the tag of its first token.
+    B-x starts a span; I-x continues a span of x and otherwise starts one (a model may skip
+    the B); O ends the current span.
     """
     spans: list[list[int]] = []
     current = None
@@ -73,12 +74,25 @@ def _starts_or_o(tag: int) -> bool:
     return tag == 0 or tag % 2 == 1
 
 
-def word_tags(model: IntModel, intent: str, slot_logits: np.ndarray, continuation: Sequence[bool]) -> list[int]:
-    """The best BIO-consistent tag for each word (Viterbi; continuation pieces get 0).
+def may_follow(previous: int, tag: int) -> bool:
+    """O may follow anything; I-x only B-x or I-x; B-x anything but B-x and I-x. No sentence
+    of the data has two spans of one slot with no word between them, and the decoder would
+    drop the second (first mention wins): "eggs and bread" stays one item however sure the
+    model is that "bread" could start one."""
+    if tag == 0:
+        return True
+    if tag % 2 == 1:
+        return previous not in (tag, tag + 1)
+    return previous in (tag - 1, tag)
 
-    Among the tags ``intent`` allows, pick the sequence over the words (tokens 1.. that are
-    not "##" pieces) that maximizes the sum of the words' slot logits, where I-x may only
-    follow B-x or I-x. Ties go to the lowest tag index: for each predecessor, and at the end.
+
+def word_tags(model: IntModel, intent: str, slot_logits: np.ndarray, continuation: Sequence[bool]) -> list[int]:
+    """The best BIO-consistent tag for each word (Viterbi; tokens that continue a word get 0).
+
+    Among the tags ``intent`` allows, pick the sequence over the words (tokens 1.. that do
+    not continue a word) that maximizes the sum of the words' slot logits, where the first word
+    is O or B-x and each next tag may follow the one before (``may_follow``). Ties go to the
+    lowest tag index: for each predecessor, and at the end.
     """
     allowed = model.allowed_tags(intent)
     words = [p for p in range(1, len(slot_logits)) if not continuation[p]]
@@ -94,7 +108,7 @@ def word_tags(model: IntModel, intent: str, slot_logits: np.ndarray, continuatio
         for t in allowed:
             best_p = None
             for p in previous:
-                if (_starts_or_o(t) or p in (t - 1, t)) and (best_p is None or score[p] > score[best_p]):
+                if may_follow(p, t) and (best_p is None or score[p] > score[best_p]):
                     best_p = p
             if best_p is not None:
                 new[t] = score[best_p] + rows[pos][t].item()
@@ -111,7 +125,7 @@ def word_tags(model: IntModel, intent: str, slot_logits: np.ndarray, continuatio
 
 def decode_slots(model: IntModel, intent: str, data: bytes, ids: Sequence[int], offsets,
                  slot_logits: np.ndarray) -> dict[str, str]:
-    continuation = [model.vocab[i].startswith(CONTINUATION) for i in ids]
+    continuation = word_continuation(data, ids, offsets, lambda i: model.vocab[i].startswith(CONTINUATION))
     tags = word_tags(model, intent, slot_logits, continuation)
     out: dict[str, str] = {}
     for first, last, slot_index in decode_spans(tags, continuation):

@@ -128,6 +128,17 @@ def model_kind(vocab: Sequence[str], kind: str) -> str | None:
     return None
 
 
+def readable(tokenizer: WordPieceTokenizer, names: HomeNames) -> HomeNames:
+    """``names`` without the ones a model with ``tokenizer`` cannot hold (cut by its
+    ``max_len`` or with a byte it cannot read): what a device told them keeps. Training and
+    evaluation use it; a user's own names file is refused name by name instead."""
+    def fits(text: str) -> bool:
+        enc = tokenizer.encode(text.encode("utf-8"))
+        return len(enc) > 1 and not enc.truncated and UNK_ID not in enc.ids
+
+    return HomeNames(tuple((kind, text) for kind, text in names.entries if fits(text)))
+
+
 class Gazetteer:
     """A home's names tokenized for one model; :meth:`apply` rewrites encodings."""
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .examples import Example
 from .gazetteer import Gazetteer
-from .tokenizer import ASCII_LOWER, WordPieceTokenizer, pre_tokenize
+from .tokenizer import ASCII_LOWER, WordPieceTokenizer, pre_tokenize, word_continuation
 
 IGNORE = -100  # torch's CrossEntropyLoss ignore_index: [CLS] and padding carry no slot tag
 NEGATED = "-"  # label slot "-volume_step": Home Assistant's volume_step, value negated
@@ -79,8 +79,9 @@ def char_to_byte_offsets(text: str) -> list[int]:
 
 def token_tags(example: Example, offsets: Sequence[tuple[int, int]], continuation: Sequence[bool],
                labels: LabelSpace) -> list[int]:
-    """BIO tag of each word's first piece (B on the span's first word, I on the next ones);
-    [CLS] and continuation pieces ("##...") get IGNORE: a word is tagged as a whole."""
+    """BIO tag of each word's first token (B on the span's first word, I on the next ones);
+    [CLS] and the tokens that continue a word ("##" pieces, the rest of a number:
+    tokenizer.word_continuation) get IGNORE: a word is tagged as a whole."""
     byte_at = char_to_byte_offsets(example.text)
     spans = [(byte_at[s.start], byte_at[s.end], labels.slots.index(s.slot)) for s in example.spans]
     tags = [IGNORE]  # [CLS]
@@ -113,7 +114,8 @@ def encode_examples(examples: Sequence[Example], tokenizer: WordPieceTokenizer, 
         if gazetteers is not None and gazetteers[row] is not None:
             enc = gazetteers[row].apply(enc)
         ids[row, : len(enc)] = enc.ids
-        tags[row, : len(enc)] = token_tags(ex, enc.offsets, [tokenizer.is_continuation(i) for i in enc.ids], labels)
+        continuation = word_continuation(ex.text.encode("utf-8"), enc.ids, enc.offsets, tokenizer.is_continuation)
+        tags[row, : len(enc)] = token_tags(ex, enc.offsets, continuation, labels)
         lengths[row] = len(enc)
         intents[row] = labels.intent_index(ex.intent)
     return Batchable(ids, lengths, intents, tags)

@@ -135,6 +135,51 @@ class WordPieceTokenizer:
         return [self.vocab[i] for i in self.encode(data).ids]
 
 
+_NUMBER_SEPARATORS = b".,"
+
+
+def _is_digit(b: int) -> bool:
+    return 0x30 <= b <= 0x39
+
+
+def word_continuation(data: bytes, ids: Sequence[int], offsets: Sequence[tuple[int, int]],
+                      is_continuation) -> list[bool]:
+    """For each token: does it continue the word of the token before it (FORMAT.md "Decoding")?
+
+    A "##" piece does, and so does every part of a number written without spaces: a digit
+    right after a digit ("23" is the tokens 2 and 3), and one "." or "," right between two
+    digits with the digit after it ("21.5"). The tokenizer keeps digits apart (a vocabulary
+    cannot hold every number), but a slot's value must never lose digits: a word is tagged
+    as a whole, so a number is. Defined on the input bytes, so that a home-name placeholder
+    (whose offsets cover the whole name) follows the same rule. [CLS] (token 0) continues
+    nothing.
+    """
+    n = len(ids)
+    out = [False] * n
+
+    def adjacent(pos: int) -> bool:  # token pos starts where token pos-1 ends
+        return pos >= 2 and offsets[pos][0] == offsets[pos - 1][1]
+
+    def ends_with_digit(pos: int) -> bool:
+        return _is_digit(data[offsets[pos][1] - 1])
+
+    def is_separator(pos: int) -> bool:
+        start, end = offsets[pos]
+        return end - start == 1 and data[start] in _NUMBER_SEPARATORS
+
+    for pos in range(1, n):
+        if is_continuation(ids[pos]):
+            out[pos] = True
+        elif not adjacent(pos):
+            continue
+        elif _is_digit(data[offsets[pos][0]]):
+            out[pos] = ends_with_digit(pos - 1) or (is_separator(pos - 1) and out[pos - 1])
+        elif is_separator(pos):
+            out[pos] = (ends_with_digit(pos - 1) and pos + 1 < n and offsets[pos + 1][0] == offsets[pos][1]
+                        and _is_digit(data[offsets[pos + 1][0]]))
+    return out
+
+
 def training_words(texts: Iterable[str]) -> Iterable[str]:
     """The words the vocabulary is learned from: pre-tokenized, lowercased, ASCII only."""
     for text in texts:

@@ -18,11 +18,11 @@ from . import intmath as im
 from .architecture import SqueezeBert
 from .config import PRESETS, ModelConfig
 from .decode import Answer, decode_slots
-from .engine import Encoder, ReferenceEngine
+from .engine import Encoder, ReferenceEngine, tokenizer_for
 from .entities import home_names
 from .evaluate import Metrics, evaluate, evaluate_records, load_paraphrases
 from .examples import Example
-from .gazetteer import NAME, PLACEHOLDERS, Gazetteer, HomeNames
+from .gazetteer import NAME, PLACEHOLDERS, Gazetteer, HomeNames, readable
 from .labels import IGNORE, Batchable, LabelSpace, build_value_table, encode_examples, negated_labels
 from .model_file import IntModel
 from .quantize import quantize
@@ -157,7 +157,7 @@ def intent_slots(examples: Sequence[Example]) -> dict[str, list[str]]:
 def training_gazetteers(n: int, tokenizer: WordPieceTokenizer, opts: TrainOptions) -> list[Gazetteer | None]:
     """For each of ``n`` training sentences: the training home's names, the same names all as
     generic [name]s, or none (shares set by ``opts``)."""
-    home = home_names("train")
+    home = readable(tokenizer, home_names("train"))
     typed = Gazetteer(tokenizer, home)
     generic = Gazetteer(tokenizer, HomeNames(tuple((NAME if kind.startswith(NAME) else kind, text)
                                                    for kind, text in home.entries)))
@@ -200,7 +200,7 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
     int_model.intent_slots = intent_slots(train)
     # Measured as a device told its home's names (every one, held-out ones included), and as
     # one told none; each gets its own out-of-scope threshold, chosen on dev.
-    home = home_names("all")
+    home = readable(tokenizer_for(int_model), home_names("all"))
     reference = ReferenceEngine(int_model, home)
     int_model.oos_threshold = choose_threshold(reference.classify, dev, opts.max_false_rejection)
     nameless = ReferenceEngine(int_model)

@@ -95,6 +95,19 @@ def test_decoding_keeps_bio_consistent_an_i_never_follows_another_slot():
     assert decode_slots(_Model, "HassTurnOn", data, ids, offsets, logits) == {"device_class": "big doors"}
 
 
+def test_a_slot_never_starts_again_right_after_itself():
+    # "eggs and bread": the model is surer that "bread" starts an item than that it continues
+    # one; a second span right after the first would be dropped (first mention wins)
+    data = b"big doors"
+    ids, offsets = [2, 5, 4], [(0, 0), (0, 3), (4, 9)]
+    logits = np.full((3, 5), -50)
+    logits[1, B_NAME] = 50
+    logits[2, B_NAME], logits[2, I_NAME] = 45, 40
+    assert decode_slots(_Model, "HassTurnOn", data, ids, offsets, logits) == {"name": "big doors"}
+    logits[2, B_AREA] = 41  # another slot may start there (B_AREA is device_class's B here)
+    assert decode_slots(_Model, "HassTurnOn", data, ids, offsets, logits) == {"name": "big", "device_class": "doors"}
+
+
 def _volume_model():
     from squeezeedge.models.config import ModelConfig
     from squeezeedge.models.model_file import IntModel

@@ -58,30 +58,56 @@ int32_t se_normalize_phrase(const uint8_t *data, int32_t n, uint8_t *out, int32_
   return len;
 }
 
+static int is_digit(uint8_t b) { return b >= '0' && b <= '9'; }
+
+static int is_number_separator(const uint8_t *data, const se_tokens_t *tok, int32_t pos) {
+  return tok->ends[pos] - tok->starts[pos] == 1 && (data[tok->starts[pos]] == '.' || data[tok->starts[pos]] == ',');
+}
+
+/* 1 when token pos continues the word of the token before it (models/tokenizer.py
+ * word_continuation): a "##" piece, or the rest of a number written without spaces (a digit
+ * after a digit; one '.' or ',' between two digits, and the digit after it). Digits are
+ * tokens of their own, so without this a number slot would keep only its first digit. */
+static int continues_word(const se_meta_t *meta, const uint8_t *data, const se_tokens_t *tok, int32_t pos) {
+  int32_t id = tok->ids[pos];
+  if (id >= 0 && id < meta->vocab_size && meta->token_cont[id]) return 1;
+  if (pos < 2 || tok->starts[pos] != tok->ends[pos - 1]) return 0;
+  if (is_digit(data[tok->starts[pos]]))
+    return is_digit(data[tok->ends[pos - 1] - 1]) ||
+           (is_number_separator(data, tok, pos - 1) && pos >= 3 && tok->starts[pos - 1] == tok->ends[pos - 2] &&
+            is_digit(data[tok->ends[pos - 2] - 1]));
+  return is_number_separator(data, tok, pos) && is_digit(data[tok->ends[pos - 1] - 1]) && pos + 1 < tok->length &&
+         tok->starts[pos + 1] == tok->ends[pos] && is_digit(data[tok->starts[pos + 1]]);
+}
+
 #define SE_NO_SCORE INT32_MIN
 
 static int tag_allowed(const uint8_t *allowed, int32_t t) { return t == 0 || !allowed || allowed[(t - 1) / 2]; }
 
-/* O and B-x may follow anything; I-x only B-x or I-x. */
-static int may_follow(int32_t prev, int32_t t) { return t == 0 || t % 2 == 1 || prev == t - 1 || prev == t; }
+/* O may follow anything; I-x only B-x or I-x; B-x anything but B-x and I-x (models/decode.py
+ * may_follow: two spans of one slot always have a word between them). */
+static int may_follow(int32_t prev, int32_t t) {
+  if (t == 0) return 1;
+  if (t % 2 == 1) return prev != t && prev != t + 1;
+  return prev == t - 1 || prev == t;
+}
 
 /* The best BIO-consistent tag of each word (Viterbi, models/decode.py word_tags): the allowed
  * tag sequence with the largest sum of slot logits; ties to the lowest tag index, for each
- * predecessor and at the end. Continuation pieces get tag 0. Each word's row of slot_logits
+ * predecessor and at the end. Tokens that continue a word get tag 0. Each word's row of slot_logits
  * (but the first word's) is overwritten with its back pointers once read: the logits are
  * scratch owned by the caller, and this way decoding needs no memory of its own. */
-static se_status_t best_tags(const se_meta_t *meta, int32_t intent, const se_tokens_t *tok, int8_t *slot_logits,
-                             int32_t n_tags, uint8_t *tags) {
+static se_status_t best_tags(const se_meta_t *meta, int32_t intent, const uint8_t *data, const se_tokens_t *tok,
+                             int8_t *slot_logits, int32_t n_tags, uint8_t *tags) {
   int32_t score[2][SE_DECODE_MAX_TAGS];
   const uint8_t *allowed = meta->intent_slot_allowed ? meta->intent_slot_allowed + (int64_t)intent * meta->n_slots
                                                      : 0;
   int32_t pos, t, p, cur = 0, first = -1, last = -1;
   if (n_tags > SE_DECODE_MAX_TAGS || tok->length > SE_DECODE_MAX_LEN) return SE_STATUS_BUFFER;
   for (pos = 0; pos < tok->length; ++pos) {
-    int32_t id = tok->ids[pos];
     int8_t *row = slot_logits + (int64_t)pos * n_tags;
     tags[pos] = 0;
-    if (pos == 0 || (id >= 0 && id < meta->vocab_size && meta->token_cont[id])) continue;
+    if (pos == 0 || continues_word(meta, data, tok, pos)) continue;
     if (first < 0) {
       for (t = 0; t < n_tags; ++t)
         score[cur][t] = (tag_allowed(allowed, t) && (t == 0 || t % 2 == 1)) ? row[t] : SE_NO_SCORE;
@@ -108,8 +134,7 @@ static se_status_t best_tags(const se_meta_t *meta, int32_t intent, const se_tok
   for (p = 0; p < n_tags; ++p)
     if (score[cur][p] != SE_NO_SCORE && (t < 0 || score[cur][p] > score[cur][t])) t = p;
   for (pos = last; pos >= first; --pos) {
-    int32_t id = tok->ids[pos];
-    if (id >= 0 && id < meta->vocab_size && meta->token_cont[id]) continue;
+    if (continues_word(meta, data, tok, pos)) continue;
     tags[pos] = (uint8_t)t;
     if (pos > first) t = slot_logits[(int64_t)pos * n_tags + t];
   }
@@ -188,11 +213,11 @@ se_status_t se_decode(const se_meta_t *meta, const uint8_t *data, const se_token
   threshold = names_told ? meta->oos_threshold : meta->oos_threshold_no_names;
   ans->intent = (ans->top == 0 || ans->conf_q < threshold) ? 0 : ans->top;
   if (ans->intent == 0) return SE_STATUS_OK;
-  st = best_tags(meta, ans->intent, tok, slot_logits, n_tags, tags);
+  st = best_tags(meta, ans->intent, data, tok, slot_logits, n_tags, tags);
   if (st != SE_STATUS_OK) return st;
   for (pos = 1; pos < tok->length; ++pos) {
-    int32_t id = tok->ids[pos], tag, slot, inside;
-    if (id >= 0 && id < meta->vocab_size && meta->token_cont[id]) {
+    int32_t tag, slot, inside;
+    if (continues_word(meta, data, tok, pos)) {
       if (cur_first >= 0 && cur_last == pos - 1) cur_last = pos;
       continue;
     }
