@@ -188,15 +188,17 @@ def cmd_eval(args) -> int:
     from .models.dataset import build_dataset
     from .models.evaluate import evaluate, evaluate_records, load_paraphrases
 
-    from .models.gazetteer import supports_names
+    from .models.engine import tokenizer_for
+    from .models.gazetteer import readable, supports_names
     from .names import example_home
 
     if args.no_names:
         names = None
     elif args.names:
         names = _load_names(args.names)
-    else:  # the held-out sentences' home, for a model that can take names
-        names = example_home() if supports_names(_load_model(args.model).vocab) else None
+    else:  # the held-out sentences' home (as much of it as the model can hold), if it takes names
+        model = _load_model(args.model)
+        names = readable(tokenizer_for(model), example_home()) if supports_names(model.vocab) else None
     engine = _open_engine(args.engine, args.model, names=names)
     engine.name = f"{engine.name}, {f'{len(names)} home names' if names else 'no home names'}"
     seed = engine.model.info.get("seed", 0) if args.seed is None else args.seed
