@@ -87,6 +87,8 @@ class LocalBroker:
 
         for name in ("amqtt", "transitions"):  # amqtt logs every connection at INFO
             logging.getLogger(name).setLevel(logging.WARNING)
+        # ... and an MQTT 5 CONNECT (the tools try 5 first, then 3.1.1) as a warning
+        logging.getLogger("amqtt.broker").setLevel(logging.ERROR)
         config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
                   "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}
         started = threading.Event()
@@ -284,6 +286,8 @@ def connect_client(broker: "str | BrokerSettings | None", client_id: str = "", t
             raise MqttError(f"{settings.url}: the broker did not accept the connection within {seconds(timeout)}")
         if not result:
             client.loop_stop()
+            if mqtt5:  # some 3.1.1-only brokers hang up on an MQTT 5 CONNECT instead of answering
+                continue
             raise closed_before_connack(settings)
         if result[0].is_failure:
             client.disconnect()
