@@ -474,3 +474,88 @@ def test_wrong_credentials_are_not_echoed(locked_broker, acl_dir, tmp_path):
         r = squeezeedge(*args, "--broker", locked_broker.url, "--credentials", str(wrong))
         assert r.returncode != 0 and "refused the connection" in r.stderr, r.stderr
         assert PASSWORD_IN_URL not in r.stdout + r.stderr
+
+
+def test_emulate_over_tls_with_a_credentials_file(tls_broker, pki, tmp_path):
+    """`squeezeedge emulate --broker mqtts://... --cafile --credentials FILE`: the tool and the
+    emulator it starts serve over TLS, and the password is on no command line."""
+    secret = "Emulate-Secret-4-TLS"
+    cred = tmp_path / "device.toml"
+    cred.write_text(f'username = "tlsemu"\npassword = "{secret}"\n')
+    cred.chmod(0o600)
+    proc = subprocess.Popen([sys.executable, "-m", "squeezeedge", "emulate", "--device", "tlsemu",
+                             *tls_args(tls_broker, pki), "--credentials", str(cred)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "emulator serving device 'tlsemu' on mqtts://localhost:" in line, line + proc.stderr.read()
+        assert secret not in cmdlines()
+        sent = squeezeedge("mqtt", "send", "turn on the light", "--device", "tlsemu", *tls_args(tls_broker, pki))
+        assert json.loads(sent.stdout)["text"] == "turn on the light", sent.stderr
+    finally:
+        proc.send_signal(__import__("signal").SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert secret not in line + out + err
+
+
+# ---- where credentials come from (the settings object every tool uses) ----
+
+def private(path: Path, text: str) -> str:
+    path.write_text(text)
+    path.chmod(0o600)
+    return str(path)
+
+
+def test_credentials_sources_in_order(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("SQUEEZEEDGE_MQTT_USERNAME", raising=False)
+    monkeypatch.delenv("SQUEEZEEDGE_MQTT_PASSWORD", raising=False)
+    assert broker_settings("mqtt://h").username is None  # nothing anywhere: anonymous
+
+    (tmp_path / "config" / "squeezeedge").mkdir(parents=True)
+    private(tmp_path / "config" / "squeezeedge" / "mqtt.toml", 'username = "fromhome"\npassword = "p-home"\n')
+    assert (broker_settings("mqtt://h").username, broker_settings("mqtt://h").password) == ("fromhome", "p-home")
+
+    monkeypatch.setenv("SQUEEZEEDGE_MQTT_USERNAME", "fromenv")
+    monkeypatch.setenv("SQUEEZEEDGE_MQTT_PASSWORD", "p-env")
+    assert broker_settings("mqtt://h").username == "fromenv"
+
+    given = private(tmp_path / "given.toml", 'username = "fromfile"\npassword = "p \\"quoted\\""\n')
+    s = broker_settings("mqtt://h", credentials=given)
+    assert (s.username, s.password) == ("fromfile", 'p "quoted"')
+
+    s = broker_settings("mqtt://fromurl:p-url@h", credentials=given)
+    assert (s.username, s.password) == ("fromurl", "p-url")
+    assert "carries a password" in capsys.readouterr().err
+    assert "p-url" not in repr(s)  # not in a traceback's locals either
+
+
+def test_ask_password_prompts_without_echo(monkeypatch):
+    monkeypatch.delenv("SQUEEZEEDGE_MQTT_USERNAME", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent")
+    asked = []
+
+    def prompt(text, echo):
+        asked.append((text, echo))
+        return "hass" if echo else "typed-secret"
+
+    s = broker_settings("mqtts://broker.lan", ask_password=True, prompt=prompt)
+    assert (s.username, s.password) == ("hass", "typed-secret")
+    assert [echo for _, echo in asked] == [True, False]  # the password is not echoed
+
+
+def test_every_printed_url_and_known_password_is_masked():
+    from squeezeedge.broker import MqttError, mask
+
+    broker_settings("mqtt://u:Hunter2-Secret@h")
+    assert mask("connect mqtt://u:Hunter2-Secret@h:1883 failed") == "connect mqtt://u:***@h:1883 failed"
+    assert "Hunter2-Secret" not in str(MqttError("paho said: bad auth for Hunter2-Secret"))
+
+
+def test_insecure_hostname_opt_out_is_loud_and_tls_only(capsys):
+    from squeezeedge.broker import MqttError
+
+    broker_settings("mqtts://broker.lan", check_hostname=False)
+    assert "NOT checked against the host name" in capsys.readouterr().err
+    with pytest.raises(MqttError, match="use mqtts://broker.lan:1883"):
+        broker_settings("mqtt://broker.lan", check_hostname=False)
