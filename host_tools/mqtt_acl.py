@@ -49,10 +49,11 @@ def device_rules(device: str) -> list[str]:
 
 def controller_rules(devices: list[str]) -> list[str]:
     every = topics("+", allow_wildcard=True)  # `mqtt listen --device +` subscribes to these
-    rules = [f"topic read {every['result']}", f"topic read {every['status']}"]
-    for d in devices:
-        t = topics(d)
-        rules += [f"topic write {t['cmd']}", f"topic read {t['discovery']}"]
+    # Home Assistant subscribes to its whole discovery prefix and announces itself on PREFIX/status
+    discovery_prefix = topics(devices[0])["discovery"].split("/", 1)[0]
+    rules = [f"topic read {every['result']}", f"topic read {every['status']}",
+             f"topic read {discovery_prefix}/#", f"topic write {discovery_prefix}/status"]
+    rules += [f"topic write {topics(d)['cmd']}" for d in devices]
     return rules
 
 
@@ -61,14 +62,14 @@ def acl_text(devices: list[str], controller: str) -> str:
              "# only the controller sends requests (commands and names). Clients not listed: nothing.", ""]
     for d in devices:
         lines += [f"# device {d}", f"user {d}", *device_rules(d), ""]
-    lines += [f"# the controller (Home Assistant, squeezeedge mqtt send/names push)", f"user {controller}",
+    lines += ["# the controller (Home Assistant, squeezeedge mqtt send/names push)", f"user {controller}",
               *controller_rules(devices), ""]
     return "\n".join(lines)
 
 
 def conf_text(out: Path) -> str:
     return (f"# SqueezeEdge: include in mosquitto.conf (or pass with -c after adding a listener)\n"
-            f"per_listener_settings false\nallow_anonymous false\n"
+            f"allow_anonymous false\n"
             f"password_file {out / 'passwd'}\nacl_file {out / 'acl'}\n"
             "# TLS (recommended): a listener on 8883 with the broker's certificate\n"
             "# listener 8883\n# cafile /etc/mosquitto/ca_certificates/ca.crt\n"
@@ -129,12 +130,16 @@ def add_acl_parser(sub) -> None:
                                    "and discovery; only the controller may send requests (commands and names); "
                                    "anonymous clients are refused. Each user's password is written to "
                                    "DIR/credentials/USER.toml (chmod 600): give it to that client with --credentials "
-                                   "(the tools) or --config (the emulator). Passwords already there are kept.",
+                                   "(the tools) or --config (the emulator). A serial board's bridge logs in as that "
+                                   "board's device id. Passwords already there are kept.",
                        epilog="example: squeezeedge mqtt acl --device kitchen --device hall --controller homeassistant "
-                              "-o /etc/mosquitto/squeezeedge && echo 'include_dir /etc/mosquitto/squeezeedge' ...")
+                              "-o /etc/mosquitto/squeezeedge; then add `include_dir /etc/mosquitto/squeezeedge` to "
+                              "/etc/mosquitto/mosquitto.conf (it loads the mosquitto.conf written there) and restart "
+                              "mosquitto")
     a.add_argument("--device", action="append", required=True, metavar="ID", help="a device id (repeat for each)")
     a.add_argument("--controller", required=True, metavar="NAME",
-                   help="the user allowed to send requests and names (Home Assistant, the bridge host)")
+                   help="the user allowed to send requests and names: Home Assistant, or the host where you run "
+                        "`squeezeedge mqtt send` and `names push`")
     a.add_argument("-o", "--output", required=True, metavar="DIR", help="where to write the files")
     a.set_defaults(func=cmd_mqtt_acl)
 
