@@ -208,9 +208,10 @@ def acl_dir():
     need("mosquitto")
     d = Path(tempfile.mkdtemp(prefix="se-acl-"))
     d.chmod(0o755)
-    r = squeezeedge("mqtt", "acl", "--device", "kitchen", "--device", "hall", "--controller", "hass", "-o", str(d))
+    r = squeezeedge("mqtt", "acl", "--device", "kitchen", "--device", "hall", "--device", "board", "--controller", "hass",
+                    "-o", str(d))
     assert r.returncode == 0, r.stderr
-    for user in ("kitchen", "hall", "hass"):
+    for user in ("kitchen", "hall", "board", "hass"):
         assert (d / "credentials" / f"{user}.toml").stat().st_mode & 0o777 == 0o600
     yield d
     shutil.rmtree(d, ignore_errors=True)
@@ -396,17 +397,25 @@ def test_an_expired_request_is_never_run(locked_broker, acl_dir, home):
         watch.close()
 
 
-def test_the_bridge_forwards_no_request_older_than_its_bound(locked_broker, acl_dir):
+def test_the_bridge_forwards_no_request_older_than_its_bound_nor_a_retained_one(locked_broker, acl_dir):
+    """The bridge is the serial board "board" on the broker (it logs in as that device). With a
+    bound below zero every request is too old: answered "expired" with its id, never forwarded."""
+    hass = as_user(locked_broker, acl_dir, "hass")
+    t = mqtt_mod.topics("board")
+    watch = Watch(hass, [t["result"]])
+    publish(hass, t["cmd"], b'{"id":"retained-old","text":"turn on the oven"}', retain=True)
     serial = start_emulator(DEFAULT_MODEL, "tcp:0")
     try:
-        # the bridge is the board's MQTT side: it logs in as that device ("kitchen" is taken by an
-        # emulator in this module, so the bridge serves "hall"'s rights under a fresh broker session)
-        with bridge_mod.Bridge(serial.url, as_user(locked_broker, acl_dir, "hall"), "hall", max_request_age=-1) as b, \
-                mqtt_mod.MqttTransport(as_user(locked_broker, acl_dir, "hass"), "hall") as t:
-            reply = t.request({"text": "turn on the oven"})
+        with bridge_mod.Bridge(serial.url, as_user(locked_broker, acl_dir, "board"), "board", max_request_age=-1) as b, \
+                mqtt_mod.MqttTransport(hass, "board") as client:
+            reply = client.request({"text": "turn on the oven"})
             assert reply["code"] == "expired"  # and it carried the request id: request() matched it by id
             assert b.forwarded == 0 and b.expired == 1
+        seen = watch.until(lambda m: b'"expired"' in m[1])
+        assert "retained-old" not in ids(seen)  # replayed to the bridge at subscription, and dropped
     finally:
+        publish(hass, t["cmd"], b"", retain=True)
+        watch.close()
         serial.stop()
 
 
