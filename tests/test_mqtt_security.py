@@ -478,11 +478,18 @@ def test_wrong_credentials_are_not_echoed(locked_broker, acl_dir, tmp_path):
     wrong.chmod(0o600)
     names = tmp_path / "home.json"
     assert squeezeedge("names", "example", "-o", str(names)).returncode == 0
-    for args in (["mqtt", "send", "x", "--device", "hall"], ["names", "push", str(names), "--device", "hall"],
-                 ["classify", "--engine", "device", "--device", "hall", "x"]):
-        r = squeezeedge(*args, "--broker", locked_broker.url, "--credentials", str(wrong))
-        assert r.returncode != 0 and "refused the connection" in r.stderr, r.stderr
-        assert PASSWORD_IN_URL not in r.stdout + r.stderr
+    serial = start_emulator(DEFAULT_MODEL, "tcp:0")
+    try:
+        for args in (["mqtt", "send", "x", "--device", "hall"], ["mqtt", "listen", "--count", "1"],
+                     ["names", "push", str(names), "--device", "hall"],
+                     ["classify", "--engine", "device", "--device", "hall", "x"],
+                     ["bridge", "--port", serial.url, "--device", "board"],
+                     ["emulate", "--device", "hall"]):
+            r = squeezeedge(*args, "--broker", locked_broker.url, "--credentials", str(wrong))
+            assert r.returncode != 0 and "refused the connection" in r.stderr, (args, r.stderr)
+            assert PASSWORD_IN_URL not in r.stdout + r.stderr
+    finally:
+        serial.stop()
 
 
 def test_emulate_over_tls_with_a_credentials_file(tls_broker, pki, tmp_path):
