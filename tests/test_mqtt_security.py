@@ -152,6 +152,12 @@ def test_a_client_certificate_is_sent_when_the_broker_requires_one(tls_broker, p
     mqtt_mod.connect_client(with_cert).disconnect()
     with pytest.raises(mqtt_mod.MqttError):
         mqtt_mod.connect_client(broker_settings(url, cafile=str(pki / "ca.crt")))
+    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, with_cert, "certdev")  # the emulator too
+    try:
+        with mqtt_mod.MqttTransport(with_cert, "certdev") as t:
+            assert "error" not in t.command("ping")
+    finally:
+        emu.stop()
 
 
 REFUSALS = {
