@@ -26,7 +26,6 @@ import argparse
 import json
 import queue
 import re
-import socket
 import sys
 import threading
 import time

@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 
-from .broker import (DEFAULT_BROKER_ENV, BrokerSettings, MqttError, add_broker_arguments, default_broker,  # noqa: F401
+from .broker import (BrokerSettings, MqttError, add_broker_arguments, default_broker,  # noqa: F401 - re-exported
                      mask, parse_broker_url, resolve, settings_from_args)
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError, seconds
 

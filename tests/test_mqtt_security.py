@@ -30,7 +30,7 @@ import pytest
 from squeezeedge import bridge as bridge_mod
 from squeezeedge import mqtt as mqtt_mod
 from squeezeedge.broker import broker_settings
-from squeezeedge.emulator import Emulator, build_emulator, prepare_package, start_emulator
+from squeezeedge.emulator import build_emulator, prepare_package, start_emulator
 from squeezeedge.models.engine import DEFAULT_MODEL
 from test_mqtt import Mosquitto, free_port
 
