@@ -580,3 +580,18 @@ def test_insecure_hostname_opt_out_is_loud_and_tls_only(capsys):
     assert "NOT checked against the host name" in capsys.readouterr().err
     with pytest.raises(MqttError, match="use mqtts://broker.lan:1883"):
         broker_settings("mqtt://broker.lan", check_hostname=False)
+
+
+def test_password_hashes_are_what_mosquitto_passwd_writes(tmp_path):
+    """`mqtt acl` hashes passwords itself (a mosquitto_passwd -b call would put them in its argv);
+    with mosquitto_passwd's own salt it must write mosquitto_passwd's own line."""
+    import base64
+
+    from squeezeedge.mqtt_acl import password_hash
+
+    plain = tmp_path / "passwd"
+    plain.write_text("hass:Sample-Pass-123\n")
+    subprocess.run([need("mosquitto_passwd"), "-U", str(plain)], check=True, capture_output=True)  # hashes in place
+    user, theirs = plain.read_text().strip().split(":", 1)
+    salt = base64.b64decode(theirs.split("$")[3])
+    assert (user, password_hash("Sample-Pass-123", salt)) == ("hass", theirs)
