@@ -258,13 +258,14 @@ def unsupported_protocol(reason_code) -> bool:
 
 
 def connect_client(broker: "str | BrokerSettings | None", client_id: str = "", timeout: float = CONNECT_TIMEOUT,
-                   on_message=None):
+                   on_message=None, clean_session: bool = True):
     """A connected paho client (network loop running; ``.se_mqtt5`` says if it speaks MQTT 5) or
-    MqttError with one clear sentence. Tries MQTT 5 first, 3.1.1 if the broker does not speak 5."""
+    MqttError with one clear sentence. Tries MQTT 5 first, 3.1.1 if the broker does not speak 5.
+    ``clean_session=False``: a persistent session (MQTT 5: clean start off, no session expiry)."""
     settings = resolve(broker)
     client_id = client_id or f"se-tool-{uuid.uuid4().hex[:12]}"
     for mqtt5 in (True, False):
-        client = new_client(settings, client_id, mqtt5)
+        client = new_client(settings, client_id, mqtt5, clean=clean_session)
         done = threading.Event()
         result: list = []
 
@@ -279,7 +280,7 @@ def connect_client(broker: "str | BrokerSettings | None", client_id: str = "", t
         client.on_disconnect = on_disconnect
         if on_message is not None:
             client.on_message = on_message
-        start_connect(client, settings, mqtt5)
+        start_connect(client, settings, mqtt5, clean=clean_session)
         client.loop_start()
         if not done.wait(timeout):
             client.loop_stop()
