@@ -327,11 +327,12 @@ def test_a_device_cannot_command_rename_or_impersonate_another(locked_broker, ac
     watch = Watch(hass, [hall["result"], hall["status"]])
     try:
         watch.until(lambda m: m[0] == hall["status"] and m[1] == b"online")  # the retained status
-        # the kitchen device (a valid user) tries hall's request topic, result topic and status
+        # the kitchen device (a valid user) tries hall's request, result, status and discovery topics
         publish(kitchen, hall["cmd"], b'{"id":"forged-cmd","text":"unlock the front door"}')
         publish(kitchen, hall["cmd"], b'{"id":"forged-names","cmd":"names_clear"}')
         publish(kitchen, hall["result"], b'{"id":"forged-result","intent":"HassTurnOn"}')
         publish(kitchen, hall["status"], b"offline", retain=True)
+        publish(kitchen, hall["discovery"], b'{"name":"forged-discovery"}', retain=True)
         # then the controller asks: the broker handled the forgeries first, and dropped them
         with mqtt_mod.MqttTransport(hass, "hall") as t:
             count = t.command("names")["names"]
@@ -341,6 +342,7 @@ def test_a_device_cannot_command_rename_or_impersonate_another(locked_broker, ac
         assert not any(b"forged" in m[1] for m in seen), ids(seen)
         assert b"offline" not in [m[1] for m in seen if m[0] == hall["status"]]
         assert mqtt_mod.retained(hass, hall["status"], 5) == "online"
+        assert "forged" not in mqtt_mod.retained(hass, hall["discovery"], 5)  # still the device's own
     finally:
         watch.close()
 
