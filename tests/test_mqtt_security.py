@@ -597,3 +597,16 @@ def test_password_hashes_are_what_mosquitto_passwd_writes(tmp_path):
     user, theirs = plain.read_text().strip().split(":", 1)
     salt = base64.b64decode(theirs.split("$")[3])
     assert (user, password_hash("Sample-Pass-123", salt)) == ("hass", theirs)
+
+
+def test_the_emulator_warns_about_a_password_on_its_command_line(locked_broker, acl_dir, emulator_binary):
+    url = f"mqtt://kitchen:{password(acl_dir, 'kitchen')}@127.0.0.1:{locked_broker.port}"
+    proc = subprocess.Popen([str(emulator_binary), "--broker", url, "--device", "kitchen-url"], stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stderr.readline()
+        assert "the --broker URL carries a password, which `ps` shows to every user" in line
+        assert password(acl_dir, "kitchen") not in line
+    finally:
+        proc.kill()
+        proc.wait()
