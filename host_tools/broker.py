@@ -149,10 +149,9 @@ def _parse_toml(text: str, path: Path) -> dict[str, str]:
         return out
     try:
         values = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
+    except tomllib.TOMLDecodeError:
         # the decoder's message may quote the offending line, which may be the password
-        raise MqttError(f"{path}: not valid TOML (line {getattr(e, 'lineno', '?')}); "
-                        'write username = "..." and password = "..." lines') from None
+        raise MqttError(f"{path}: not valid TOML; write username = \"...\" and password = \"...\" lines") from None
     if not all(isinstance(v, str) for v in values.values()):
         raise MqttError(f'{path}: values must be quoted strings: username = "...", password = "..."')
     return values
@@ -191,8 +190,12 @@ def broker_settings(url: str | None = None, *, cafile: str | None = None, certfi
     if s.password is not None:
         warn("the broker URL carries a password, which `ps` and your shell history show to others; use "
              f"--credentials FILE, ${PASSWORD_ENV} or --ask-password instead")
-    elif s.username is None:
-        s.username, s.password = _find_credentials(credentials)
+    else:  # a URL may name the user and leave the password to a file or the environment
+        username, password = _find_credentials(credentials)
+        if s.username is None:
+            s.username, s.password = username, password
+        elif username == s.username:
+            s.password = password
     if ask_password and s.password is None:
         ask = prompt or _getpass
         if s.username is None:

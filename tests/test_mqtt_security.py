@@ -547,6 +547,9 @@ def test_credentials_sources_in_order(tmp_path, monkeypatch, capsys):
     s = broker_settings("mqtt://h", credentials=given)
     assert (s.username, s.password) == ("fromfile", 'p "quoted"')
 
+    s = broker_settings("mqtt://fromfile@h", credentials=given)  # the URL names the user, the file has the password
+    assert (s.username, s.password) == ("fromfile", 'p "quoted"')
+
     s = broker_settings("mqtt://fromurl:p-url@h", credentials=given)
     assert (s.username, s.password) == ("fromurl", "p-url")
     assert "carries a password" in capsys.readouterr().err
