@@ -32,7 +32,7 @@ import time
 
 from .classify import MAX_TEXT_BYTES, check_line
 from .models.gazetteer import HomeNames, NamesError
-from .broker import BrokerSettings, add_broker_arguments, mask, resolve, settings_from_args
+from .broker import BrokerSettings, add_broker_arguments, broker_options, mask, resolve, settings_from_args
 from .mqtt import (CONNECT_TIMEOUT, MqttError, check_device, closed_before_connack, new_client, publish_presence,
                    refused, start_connect, start_local_broker, topics, unsupported_protocol)
 from .names import push_names
@@ -428,7 +428,8 @@ def cmd_bridge(args) -> int:
         bridge.start()
         url = bridge.broker.url
         print(f"bridging {args.port} as device {device!r} on {url}  "
-              f"(squeezeedge mqtt send 'turn on the light' --device {device} --broker {url}); Ctrl-C stops it",
+              f"(squeezeedge mqtt send 'turn on the light' --device {device} {broker_options(bridge.broker)}); "
+              "Ctrl-C stops it",
               flush=True)
         _serve(bridge)
         return 0

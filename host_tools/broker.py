@@ -239,6 +239,16 @@ def resolve(broker: "str | BrokerSettings | None") -> BrokerSettings:
 
 # ---- the command line ----
 
+def broker_options(settings: BrokerSettings) -> str:
+    """The options that reach this broker again, for hints a tool prints (never a password)."""
+    opts = f"--broker {settings.url}"
+    if settings.cafile:
+        opts += f" --cafile {settings.cafile}"
+    if settings.tls and not settings.check_hostname:
+        opts += f" {INSECURE_OPTION}"
+    return opts
+
+
 def add_broker_arguments(parser, broker_help: str | None = None) -> None:
     """--broker and the TLS and credential options, the same for every command that talks MQTT."""
     parser.add_argument("--broker", metavar="URL", default=None, help=broker_help or (

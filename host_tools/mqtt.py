@@ -35,8 +35,8 @@ import threading
 import time
 import uuid
 
-from .broker import (BrokerSettings, MqttError, add_broker_arguments, default_broker,  # noqa: F401 - re-exported
-                     mask, parse_broker_url, resolve, settings_from_args)
+from .broker import (BrokerSettings, MqttError, add_broker_arguments, broker_options,  # noqa: F401 - re-exported
+                     default_broker, mask, parse_broker_url, resolve, settings_from_args)
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError, seconds
 
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -578,7 +578,7 @@ def cmd_emulate_mqtt(args, say) -> int:
             connect_client(broker).disconnect()  # an unreachable broker: one clear line, now
         emu = start_mqtt_emulator(source, broker, args.device, sanitize=args.sanitize, progress=say)
         print(f"emulator serving device {args.device!r} on {broker.url}  "
-              f"(squeezeedge mqtt send 'turn on the light' --device {args.device} --broker {broker.url}); "
+              f"(squeezeedge mqtt send 'turn on the light' --device {args.device} {broker_options(broker)}); "
               "Ctrl-C stops it", flush=True)
         return wait_while_alive(emu)
     except KeyboardInterrupt:
