@@ -9,7 +9,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # System packages: the compiler and cross compilers (Arm, RISC-V, Xtensa LX106), QEMU, the
 # MQTT broker and libmosquitto for the emulator, the STM32 flashing tools.
-APT_PACKAGES ?= build-essential gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf gcc-xtensa-lx106 libffi-dev pkg-config libmosquitto-dev mosquitto stm32flash dfu-util
+APT_PACKAGES ?= build-essential openssl gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf gcc-xtensa-lx106 libffi-dev pkg-config libmosquitto-dev mosquitto stm32flash dfu-util
 
 # Every pip call: quiet, pinned by constraints.txt (typing-extensions), its whole output
 # in $(SETUP_LOG) (the last step's); only when pip fails is the log's tail printed, with the log's path.

@@ -26,21 +26,37 @@ import argparse
 import json
 import queue
 import re
-import socket
 import sys
 import threading
 import time
 
 from .classify import MAX_TEXT_BYTES, check_line
 from .models.gazetteer import HomeNames, NamesError
-from .mqtt import (CONNECT_TIMEOUT, MqttError, check_device, parse_broker_url, publish_presence,
-                   start_local_broker, topics)
+from .broker import BrokerSettings, add_broker_arguments, broker_options, mask, resolve, settings_from_args
+from .mqtt import (CONNECT_TIMEOUT, MqttError, check_device, closed_before_connack, new_client, publish_presence,
+                   refused, start_connect, start_local_broker, topics, unsupported_protocol)
 from .names import push_names
 from .transport import BAUDRATE, DEFAULT_TIMEOUT, Transport, TransportError, open_transport
 
 BACKOFF_MIN, BACKOFF_MAX = 1.0, 30.0
 PING_INTERVAL = 5.0  # an idle link is checked this often, so a dead board turns "offline"
 MIN_MAX_LINE = 514  # every port takes at least this (PROTOCOL.md); `info` tells the real one
+# A request waits in the bridge while the serial link is down. Forwarded later than this, it
+# would act on a situation that is gone ("turn on the oven" said an hour ago): it is answered
+# with an "expired" error instead. MQTT 5's message expiry, when the sender set one, is tighter.
+MAX_REQUEST_AGE = 30.0
+
+
+def request_id(payload: bytes) -> dict:
+    """{"id": ...} of a JSON request whose id can be read, else {} (answers carry it back)."""
+    if payload[:1] == b"{":
+        try:
+            obj = json.loads(payload)
+            if isinstance(obj, dict) and "id" in obj and not isinstance(obj["id"], (dict, list)):
+                return {"id": obj["id"]}
+        except ValueError:
+            pass
+    return {}
 
 
 def default_device(port_url: str) -> str:
@@ -54,14 +70,7 @@ def local_error(payload: bytes, max_line: int) -> dict | None:
     it, or longer than the board takes), or None to forward it. JSON requests keep their id
     when it can be read, so clients can match the answer."""
     is_json = payload[:1] == b"{"
-    rid: dict = {}
-    if is_json:
-        try:
-            obj = json.loads(payload)
-            if isinstance(obj, dict) and "id" in obj and not isinstance(obj["id"], (dict, list)):
-                rid = {"id": obj["id"]}
-        except ValueError:
-            pass
+    rid = request_id(payload)
     if b"\n" in payload:
         if is_json:
             return {**rid, "error": "a request cannot contain a newline byte; write it as \\n inside a JSON string",
@@ -88,26 +97,27 @@ def local_error(payload: bytes, max_line: int) -> dict | None:
 class Bridge:
     """Forward ``squeezeedge/<device>/cmd`` to the board at ``port_url``, answers to ``.../result``."""
 
-    def __init__(self, port_url: str, broker_url: str, device: str | None = None, baudrate: int = BAUDRATE,
-                 timeout: float = DEFAULT_TIMEOUT, log=None, names=None):
+    def __init__(self, port_url: str, broker: "str | BrokerSettings", device: str | None = None, baudrate: int = BAUDRATE,
+                 timeout: float = DEFAULT_TIMEOUT, log=None, names=None, max_request_age: float = MAX_REQUEST_AGE):
         self.port_url = port_url
-        self.broker_url = broker_url
-        self.broker = parse_broker_url(broker_url)
+        self.broker = resolve(broker)
+        self.max_request_age = max_request_age
         self.device = check_device(device or default_device(port_url))
         self.topics = topics(self.device)
         self.baudrate = baudrate
         self.timeout = timeout
-        self.log = log or (lambda msg: print(f"bridge: {msg}", file=sys.stderr, flush=True))
+        self.log = log or (lambda msg: print(f"bridge: {mask(msg)}", file=sys.stderr, flush=True))
         self.model = "SqueezeEdge board (serial bridge)"
         self.sw_version = "unknown"
         self.max_line = MIN_MAX_LINE
         self.forwarded = 0
+        self.expired = 0
         # The home's names (HomeNames) the board must know. It keeps them in RAM, so a reset
         # empties its table: each link check compares the board's count and sends them again.
         self.names = names
         self._names_count: int | None = None
         self._transport: Transport | None = None
-        self._inbox: queue.Queue[bytes] = queue.Queue()
+        self._inbox: queue.Queue = queue.Queue()  # (payload, deadline on time.monotonic()) or None
         self._stop = threading.Event()
         self._mqtt_up = threading.Event()
         self._subscribed = threading.Event()
@@ -161,19 +171,32 @@ class Bridge:
                 publish_presence(self._client, self.device, self.serial_up, self.model, self.sw_version)
 
     def _connect_mqtt(self) -> None:
-        import paho.mqtt.client as mqtt
+        """MQTT 5 (message expiry), or 3.1.1 when the broker speaks only that (the in-process amqtt)."""
+        for mqtt5 in (True, False):
+            why = self._try_connect(mqtt5)
+            if why is None:
+                return
+            # a broker that only speaks 3.1.1 says so (mosquitto) or, given a will, hangs up (amqtt)
+            if not (mqtt5 and (unsupported_protocol(why) or isinstance(why, MqttError) and "closed" in str(why))):
+                break
+        if isinstance(why, MqttError):
+            raise why
+        raise refused(self.broker, why) if why is not None else MqttError(
+            f"{self.broker.url}: the broker did not accept the connection and subscription within {CONNECT_TIMEOUT:g} s")
 
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"squeezeedge-{self.device}", clean_session=False)
-        if self.broker.username is not None:
-            c.username_pw_set(self.broker.username, self.broker.password)
+    def _try_connect(self, mqtt5: bool):
+        """None when connected and subscribed; else the CONNACK reason code or an MqttError."""
+        c = new_client(self.broker, f"squeezeedge-{self.device}", mqtt5, clean=False)
         c.will_set(self.topics["status"], "offline", qos=1, retain=True)
         c.reconnect_delay_set(int(BACKOFF_MIN), int(BACKOFF_MAX))
-        refused: list = []
+        refusals: list = []
+        dropped = threading.Event()
 
         def on_connect(client, userdata, flags, reason_code, properties):
             if reason_code.is_failure:
-                refused.append(reason_code)
-                self.log(f"{self.broker.url} refused the connection: {reason_code}")
+                refusals.append(reason_code)
+                if not unsupported_protocol(reason_code):
+                    self.log(f"{self.broker.url} refused the connection: {reason_code}")
                 return
             reconnect = self._client is not None and self._subscribed.is_set()
             self._mqtt_up.set()
@@ -184,39 +207,44 @@ class Bridge:
 
         def on_disconnect(client, userdata, flags, reason_code, properties):
             self._mqtt_up.clear()
-            if not self._stop.is_set():
+            dropped.set()
+            if not self._stop.is_set() and self._subscribed.is_set():
                 self.log(f"lost the connection to {self.broker.url} ({reason_code}); reconnecting")
 
         def on_message(client, userdata, msg):
-            if msg.topic == self.topics["cmd"]:
-                self._inbox.put(bytes(msg.payload))
+            # a retained request is an old one the broker replays at every subscription: never run it
+            if msg.topic == self.topics["cmd"] and not msg.retain:
+                self._inbox.put((bytes(msg.payload), self._deadline(msg)))
 
         c.on_connect = on_connect
         c.on_disconnect = on_disconnect
         c.on_message = on_message
         c.on_subscribe = lambda *a: self._subscribed.set()
-        try:
-            c.connect(self.broker.host, self.broker.port, keepalive=30)
-        except (OSError, ValueError) as e:
-            raise MqttError(f"{self.broker.url}: cannot reach the MQTT broker "
-                            f"({e.strerror if isinstance(e, OSError) and e.strerror else e}); is it running?") from None
-        sock = c.socket()
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
+        start_connect(c, self.broker, mqtt5, clean=False)
         self._client = c
         c.loop_start()
         deadline = time.monotonic() + CONNECT_TIMEOUT
-        while not self._subscribed.is_set() and not refused and time.monotonic() < deadline:
+        while not self._subscribed.is_set() and not refusals and not dropped.is_set() and time.monotonic() < deadline:
             time.sleep(0.01)
-        if not self._subscribed.is_set():
-            c.loop_stop()
-            self._client = None
-            why = f"refused the connection: {refused[0]} (check the user name and password in the URL)" if refused \
-                else f"did not accept the connection and subscription within {CONNECT_TIMEOUT:g} s"
-            raise MqttError(f"{self.broker.url}: the broker {why}")
+        if self._subscribed.is_set():
+            return None
+        c.disconnect()
+        c.loop_stop()
+        self._client = None
+        if refusals:
+            return refusals[0]
+        if dropped.is_set():
+            return closed_before_connack(self.broker)
+        return MqttError(f"{self.broker.url}: the broker did not accept the connection and subscription "
+                         f"within {CONNECT_TIMEOUT:g} s")
+
+    def _deadline(self, msg) -> float:
+        """When a request received now goes stale: the bridge's bound, or the sender's MQTT 5 expiry."""
+        age = self.max_request_age
+        expiry = getattr(getattr(msg, "properties", None), "MessageExpiryInterval", None)
+        if expiry is not None:
+            age = min(age, float(expiry))
+        return time.monotonic() + age
 
     def _publish_result(self, line: bytes) -> None:
         self._client.publish(self.topics["result"], line, qos=1)
@@ -236,7 +264,7 @@ class Bridge:
             except ValueError:
                 continue
 
-    def _handle(self, payload: bytes) -> None:
+    def _handle(self, payload: bytes, deadline: float) -> None:
         # as the emulator (firmware/ports/host/mqtt.c on_message): a trailing \n, then a trailing \r, is dropped
         if payload.endswith(b"\n"):
             payload = payload[:-1]
@@ -249,7 +277,14 @@ class Bridge:
         for attempt in range(2):
             self._wait_serial()
             if self._stop.is_set():
-                self._inbox.put(payload)  # not answered: not lost either (well, until exit)
+                self._inbox.put((payload, deadline))  # not answered: not lost either (well, until exit)
+                return
+            if time.monotonic() > deadline:
+                self.expired += 1
+                self._publish_result(json.dumps(
+                    {**request_id(payload), "error": "request expired: it waited longer than "
+                     f"{self.max_request_age:g} s (or its MQTT message expiry) for the board; not forwarded",
+                     "code": "expired"}).encode("utf-8"))
                 return
             try:
                 answer = self._exchange(payload)
@@ -303,7 +338,7 @@ class Bridge:
                 continue
             if payload is None:
                 break
-            self._handle(payload)
+            self._handle(*payload)
             if time.monotonic() - self._last_check > PING_INTERVAL:  # busy links are checked too
                 self._check_link()
 
@@ -363,8 +398,11 @@ def add_bridge_parser(subparsers) -> argparse.ArgumentParser:
                                           "publish its answer on squeezeedge/ID/result. Runs until Ctrl-C.")
     p.add_argument("--port", required=True, metavar="URL", help="/dev/ttyACM0, a pty path or socket://HOST:PORT")
     p.add_argument("--device", metavar="ID", help="the device id on the broker (default: from the port name)")
-    p.add_argument("--broker", metavar="URL",
-                   help="mqtt://[user:pass@]host[:port] (default: start an in-process broker and print its URL)")
+    add_broker_arguments(p, "mqtt://host[:port] or mqtts://host[:port] (TLS) (default: start an in-process broker "
+                            "and print its URL)")
+    p.add_argument("--max-request-age", type=float, default=MAX_REQUEST_AGE, metavar="SECONDS",
+                   help="a request that waited longer than this (the board was away) is answered with an "
+                        f"\"expired\" error instead of being forwarded late (default: {MAX_REQUEST_AGE:g})")
     p.add_argument("--baud", type=int, default=BAUDRATE)
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each board answer")
     p.add_argument("--names", metavar="FILE", help="the home's names (JSON, see `squeezeedge names`): sent to the "
@@ -378,24 +416,27 @@ def cmd_bridge(args) -> int:
     local = None
     try:
         device = check_device(args.device or default_device(args.port))
-        broker = args.broker
-        if broker is None:
+        if args.broker is None:
             local = start_local_broker()
-            broker = local.url
-            print(f"MQTT broker (in-process amqtt) listening on {broker}", flush=True)
+            broker = resolve(local.url)
+            print(f"MQTT broker (in-process amqtt) listening on {broker.url}", flush=True)
+        else:
+            broker = settings_from_args(args)
         names = HomeNames.load(args.names) if getattr(args, "names", None) else None
-        bridge = Bridge(args.port, broker, device, baudrate=args.baud, timeout=args.timeout, names=names)
+        bridge = Bridge(args.port, broker, device, baudrate=args.baud, timeout=args.timeout, names=names,
+                        max_request_age=getattr(args, "max_request_age", MAX_REQUEST_AGE))
         bridge.start()
         url = bridge.broker.url
         print(f"bridging {args.port} as device {device!r} on {url}  "
-              f"(squeezeedge mqtt send 'turn on the light' --device {device} --broker {url}); Ctrl-C stops it",
+              f"(squeezeedge mqtt send 'turn on the light' --device {device} {broker_options(bridge.broker)}); "
+              "Ctrl-C stops it",
               flush=True)
         _serve(bridge)
         return 0
     except KeyboardInterrupt:
         return 0
     except (TransportError, ValueError) as e:  # NamesError is a ValueError
-        print(f"bridge: {e}", file=sys.stderr)
+        print(f"bridge: {mask(str(e))}", file=sys.stderr)
         return 2
     finally:
         if local is not None:

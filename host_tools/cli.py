@@ -113,11 +113,23 @@ def _open_engine_without_names(name, model_path, port, broker, device, names, ar
     raise CliError(f"unknown engine {name!r}; available: {', '.join(ENGINES)}")
 
 
+def _broker_settings(args):
+    """--broker and its TLS/credential options as one settings object (None: no --broker)."""
+    if not args.broker:
+        return None
+    from .broker import MqttError, settings_from_args
+
+    try:
+        return settings_from_args(args)
+    except MqttError as e:
+        raise CliError(str(e)) from None
+
+
 def cmd_classify(args) -> int:
     from .classify import classify_line, input_lines, write_json
 
-    engine = _open_engine(args.engine, args.model, args.port, args.broker, args.device, _load_names(args.names),
-                          args.arch)
+    engine = _open_engine(args.engine, args.model, args.port, _broker_settings(args), args.device,
+                          _load_names(args.names), args.arch)
     sys.stdout.reconfigure(encoding="utf-8")
     lines = (t.encode("utf-8", errors="surrogateescape") for t in args.text) if args.text \
         else input_lines(sys.stdin.buffer)
@@ -309,8 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "squeezeedge.mpy (built on demand from ../shared/micropython or $MICROPY_DIR, cached) "
                         "(default: reference)")
     c.add_argument("--port", metavar="URL", help="for --engine device: /dev/ttyUSB0, a pty path or socket://host:port")
-    c.add_argument("--broker", metavar="URL", help="for --engine device over MQTT: mqtt://[user:pass@]host:port")
     c.add_argument("--device", metavar="ID", help="for --engine device over MQTT: the device's id")
+    from .broker import add_broker_arguments
+
+    add_broker_arguments(c, "for --engine device over MQTT: mqtt://host[:port] or mqtts://host[:port] (TLS)")
     c.add_argument("--arch", choices=["x64", "armv7m", "armv7emsp", "rv32imc"],
                    help="for --engine micropython: x64, the unix port on this machine (default); armv7m, armv7emsp "
                         "or rv32imc, the native module for that ISA on a MicroPython board in QEMU (MPS2_AN385, "
@@ -408,7 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CliError as e:
-        print(f"squeezeedge: error: {e}", file=sys.stderr)
+        from .broker import mask
+
+        print(f"squeezeedge: error: {mask(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("squeezeedge: interrupted", file=sys.stderr)

@@ -307,7 +307,10 @@ def add_emulate_parser(subparsers) -> argparse.ArgumentParser:
                         "the directory, that `squeezeedge build --board ... -o DIR` wrote) instead of building one")
     p.add_argument("--serial", default="pty", help="pty | tcp:PORT | stdio (default: pty)")
     p.add_argument("--sanitize", action="store_true", help="build with AddressSanitizer and UBSan")
-    p.add_argument("--broker", metavar="URL", help="serve over MQTT instead: mqtt://[user:pass@]host[:port]")
+    from .broker import add_broker_arguments
+
+    add_broker_arguments(p, "serve over MQTT instead: mqtt://host[:port] or mqtts://host[:port] (TLS); credentials "
+                            "from --credentials FILE or the environment, never from this URL if you can help it")
     p.add_argument("--mqtt", action="store_true",
                    help="serve over MQTT on an in-process broker, started here on 127.0.0.1:1883 (where `squeezeedge "
                         "mqtt send` looks by default) when that port is free, else on any free port")

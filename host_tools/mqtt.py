@@ -34,24 +34,21 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
+from .broker import (BrokerSettings, MqttError, add_broker_arguments, broker_options,  # noqa: F401 - re-exported
+                     default_broker, mask, parse_broker_url, resolve, settings_from_args)
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError, seconds
 
-DEFAULT_BROKER_ENV = "SQUEEZEEDGE_BROKER"
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONNECT_TIMEOUT = 5.0
 
 
-class MqttError(TransportError):
-    """One-line, actionable description of an MQTT problem (bad URL, unreachable broker, ...)."""
-
-
 # ---- topics and URLs ----
 
-def topics(device: str) -> dict[str, str]:
-    check_device(device)
+def topics(device: str, allow_wildcard: bool = False) -> dict[str, str]:
+    """The topics of ``device`` (``+``, with ``allow_wildcard``: of every device, for subscriptions;
+    the discovery topic then is no valid filter). The one definition every tool and the ACL use."""
+    check_device(device, allow_wildcard)
     return {"cmd": f"squeezeedge/{device}/cmd", "result": f"squeezeedge/{device}/result",
             "status": f"squeezeedge/{device}/status",
             "discovery": f"homeassistant/sensor/squeezeedge_{device}/intent/config"}
@@ -63,43 +60,6 @@ def check_device(device: str, allow_wildcard: bool = False) -> str:
     if not device or not DEVICE_RE.match(device):
         raise MqttError(f"device id {device!r}: use 1..64 characters of A-Z a-z 0-9 _ -")
     return device
-
-
-@dataclass
-class BrokerAddress:
-    host: str
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-
-    @property
-    def url(self) -> str:
-        """The URL without credentials (safe to print)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"mqtt://{host}:{self.port}"
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """``mqtt://[user:pass@]host[:port]`` (``tcp://`` or no scheme too; user/pass %-encoded)."""
-    if not url:
-        raise MqttError("empty broker URL; use mqtt://[user:pass@]host[:port]")
-    if "://" not in url:
-        url = "mqtt://" + url
-    try:
-        u = urlsplit(url)
-        port = u.port
-    except ValueError as e:
-        raise MqttError(f"{url}: bad broker URL ({e}); use mqtt://[user:pass@]host[:port]") from None
-    if u.scheme not in ("mqtt", "tcp"):
-        raise MqttError(f"{u.scheme}://: only mqtt:// brokers are supported (no TLS, no websockets)")
-    if not u.hostname:
-        raise MqttError(f"{url}: no broker host; use mqtt://[user:pass@]host[:port]")
-    return BrokerAddress(u.hostname, port or 1883, unquote(u.username) if u.username is not None else None,
-                         unquote(u.password) if u.password is not None else None)
-
-
-def default_broker() -> str:
-    return os.environ.get(DEFAULT_BROKER_ENV, "mqtt://127.0.0.1:1883")
 
 
 # ---- an in-process broker (amqtt) ----
@@ -127,6 +87,8 @@ class LocalBroker:
 
         for name in ("amqtt", "transitions"):  # amqtt logs every connection at INFO
             logging.getLogger(name).setLevel(logging.WARNING)
+        # ... and an MQTT 5 CONNECT (the tools try 5 first, then 3.1.1) as a warning
+        logging.getLogger("amqtt.broker").setLevel(logging.ERROR)
         config = {"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
                   "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}}
         started = threading.Event()
@@ -196,45 +158,160 @@ def default_local_port() -> int | None:
 
 # ---- a paho client ----
 
-def connect_client(broker: str, client_id: str = "", timeout: float = CONNECT_TIMEOUT, on_message=None):
-    """A connected paho client (network loop running) or MqttError with one clear line."""
+# How long the broker keeps a request for a device that is away (MQTT 5 message expiry): a
+# command is an action for now, so one queued longer than its sender waits for the answer is
+# dropped instead of running late ("turn on the oven" an hour after it was said).
+def request_expiry(timeout: float) -> int:
+    return max(1, int(timeout + 0.999))
+
+
+def new_client(settings: BrokerSettings, client_id: str, mqtt5: bool = True, clean: bool = True):
+    """A paho client set up for ``settings`` (TLS, credentials), not yet connected. MQTT 5 when
+    ``mqtt5`` (message expiry); 3.1.1 otherwise (the in-process amqtt broker speaks only that)."""
+    import ssl
+
     import paho.mqtt.client as mqtt
 
-    addr = parse_broker_url(broker)
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"se-tool-{uuid.uuid4().hex[:12]}",
-                         clean_session=True)
-    if addr.username is not None:
-        client.username_pw_set(addr.username, addr.password)
-    connected = threading.Event()
-    result: list = []
+    if mqtt5:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    else:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean)
+    if settings.tls:
+        client.tls_set(ca_certs=settings.cafile, certfile=settings.certfile, keyfile=settings.keyfile,
+                       cert_reqs=ssl.CERT_REQUIRED)
+        client.tls_insecure_set(not settings.check_hostname)
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    return client
 
-    def on_connect(c, userdata, flags, reason_code, properties):
-        result.append(reason_code)
-        connected.set()
 
-    client.on_connect = on_connect
-    if on_message is not None:
-        client.on_message = on_message
+def connect_properties(mqtt5: bool, clean: bool):
+    """MQTT 5 CONNECT properties: a persistent session (clean=False) must say how long it lives."""
+    if not mqtt5 or clean:
+        return None
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0xFFFFFFFF  # as 3.1.1's clean_session=False: until the broker forgets it
+    return props
+
+
+def start_connect(client, settings: BrokerSettings, mqtt5: bool, clean: bool = True, keepalive: int = 30) -> None:
+    """``client.connect`` (TCP and the TLS handshake) or MqttError saying in one sentence what failed."""
     try:
-        client.connect(addr.host, addr.port, keepalive=30)
+        if mqtt5:
+            client.connect(settings.host, settings.port, keepalive=keepalive, clean_start=clean,
+                           properties=connect_properties(mqtt5, clean))
+        else:
+            client.connect(settings.host, settings.port, keepalive=keepalive)
     except (OSError, ValueError) as e:
-        raise MqttError(f"{addr.url}: cannot reach the MQTT broker ({e.strerror if isinstance(e, OSError) and e.strerror else e}); "
-                        "is it running? (`squeezeedge emulate --mqtt` starts one)") from None
+        raise connect_error(settings, e) from None
     sock = client.socket()
     if sock is not None:  # one small request at a time: no Nagle delay
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
-    client.loop_start()
-    if not connected.wait(timeout):
-        client.loop_stop()
-        raise MqttError(f"{addr.url}: the broker did not accept the connection within {seconds(timeout)}")
-    if result[0].is_failure:
-        client.loop_stop()
-        raise MqttError(f"{addr.url}: the broker refused the connection: {result[0]}"
-                        " (check the user name and password in the URL)")
-    return client
+
+
+def connect_error(settings: BrokerSettings, e: BaseException) -> MqttError:
+    """What a failed connect means, in words a user can act on (TLS failures especially)."""
+    import ssl
+
+    url = settings.url
+    if isinstance(e, ssl.SSLCertVerificationError):
+        why = e.verify_message or str(e)
+        if "mismatch" in why:
+            return MqttError(f"{url}: TLS refused: the broker's certificate is not valid for the host name "
+                             f"{settings.host!r}; connect by a name the certificate lists (or, on a network you trust, "
+                             "--tls-insecure-no-hostname-check)")
+        return MqttError(f"{url}: TLS refused: the broker's certificate is not signed by a trusted CA ({why}); "
+                         "pass --cafile with the CA certificate that signed it")
+    if isinstance(e, ssl.SSLError):
+        return MqttError(f"{url}: TLS handshake failed ({e.reason or e}); is it a TLS port, and are --cafile, "
+                         "--certfile and --keyfile the right files?")
+    if settings.tls and isinstance(e, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return MqttError(f"{url}: the broker closed the connection during the TLS handshake; "
+                         f"is port {settings.port} a plain MQTT port? (then use mqtt://)")
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+    return MqttError(f"{url}: cannot reach the MQTT broker ({reason}); "
+                     "is it running? (`squeezeedge emulate --mqtt` starts one)")
+
+
+def closed_before_connack(settings: BrokerSettings) -> MqttError:
+    """The broker dropped us without a CONNACK: on a TLS port that is what a plain CONNECT gets."""
+    if settings.tls:
+        return MqttError(f"{settings.url}: the broker closed the connection without accepting it; "
+                         "check its log (a client certificate may be required: --certfile/--keyfile)")
+    return MqttError(f"{settings.url}: the broker closed the connection without answering: "
+                     f"if port {settings.port} is a TLS port, use mqtts:// (and --cafile)")
+
+
+def refused(settings: BrokerSettings, reason_code) -> MqttError:
+    return MqttError(f"{settings.url}: the broker refused the connection: {reason_code} (check the user name and "
+                     "password: --credentials, $SQUEEZEEDGE_MQTT_USERNAME/PASSWORD or --ask-password)")
+
+
+def unsupported_protocol(reason_code) -> bool:
+    return getattr(reason_code, "value", None) in (1, 132)  # 3.1.1 CONNACK 1 / MQTT 5 reason 0x84
+
+
+def connect_client(broker: "str | BrokerSettings | None", client_id: str = "", timeout: float = CONNECT_TIMEOUT,
+                   on_message=None, clean_session: bool = True):
+    """A connected paho client (network loop running; ``.se_mqtt5`` says if it speaks MQTT 5) or
+    MqttError with one clear sentence. Tries MQTT 5 first, 3.1.1 if the broker does not speak 5.
+    ``clean_session=False``: a persistent session (MQTT 5: clean start off, no session expiry)."""
+    settings = resolve(broker)
+    client_id = client_id or f"se-tool-{uuid.uuid4().hex[:12]}"
+    for mqtt5 in (True, False):
+        client = new_client(settings, client_id, mqtt5, clean=clean_session)
+        done = threading.Event()
+        result: list = []
+
+        def on_connect(c, userdata, flags, reason_code, properties, result=result, done=done):
+            result.append(reason_code)
+            done.set()
+
+        def on_disconnect(c, userdata, flags, reason_code, properties, done=done):
+            done.set()
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        if on_message is not None:
+            client.on_message = on_message
+        start_connect(client, settings, mqtt5, clean=clean_session)
+        client.loop_start()
+        if not done.wait(timeout):
+            client.loop_stop()
+            raise MqttError(f"{settings.url}: the broker did not accept the connection within {seconds(timeout)}")
+        if not result:
+            client.loop_stop()
+            if mqtt5:  # some 3.1.1-only brokers hang up on an MQTT 5 CONNECT instead of answering
+                continue
+            raise closed_before_connack(settings)
+        if result[0].is_failure:
+            client.disconnect()
+            client.loop_stop()
+            if mqtt5 and unsupported_protocol(result[0]):
+                continue
+            raise refused(settings, result[0])
+        client.on_disconnect = None
+        client.se_mqtt5 = mqtt5
+        return client
+    raise MqttError(f"{settings.url}: the broker speaks neither MQTT 5 nor 3.1.1")
+
+
+def publish_request(client, topic: str, payload: bytes, expiry: int | None):
+    """QoS 1 request; with MQTT 5 it carries a message expiry so a broker never delivers it late."""
+    props = None
+    if expiry and getattr(client, "se_mqtt5", False):
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = expiry
+    return client.publish(topic, payload, qos=1, properties=props)
 
 
 class MqttTransport(Transport):
@@ -242,11 +319,14 @@ class MqttTransport(Transport):
     (QoS 1); every result message is a line read. ``request``/``command``/``classify_json``
     are the base class's; request ids are unique per client because the result topic is shared."""
 
-    def __init__(self, broker: str, device: str, timeout: float = CONNECT_TIMEOUT):
+    def __init__(self, broker: "str | BrokerSettings | None", device: str, timeout: float = CONNECT_TIMEOUT,
+                 expiry: int | None = request_expiry(DEFAULT_TIMEOUT)):
         super().__init__()
         self.device = check_device(device)
         self.topics = topics(device)
-        self.url = parse_broker_url(broker).url
+        self.settings = resolve(broker)
+        self.url = self.settings.url
+        self.expiry = expiry  # seconds a request may wait at the broker (MQTT 5); None: no expiry
         prefix = uuid.uuid4().hex[:10]
         self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
         self._inbox: queue.Queue[bytes] = queue.Queue()
@@ -256,7 +336,7 @@ class MqttTransport(Transport):
             if msg.topic == self.topics["result"]:
                 self._inbox.put(bytes(msg.payload).replace(b"\n", b" ") + b"\n")
 
-        self.client = connect_client(broker, on_message=on_message, timeout=timeout)
+        self.client = connect_client(self.settings, on_message=on_message, timeout=timeout)
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.subscribe(self.topics["result"], qos=1)
         if not subscribed.wait(timeout):
@@ -265,7 +345,7 @@ class MqttTransport(Transport):
 
     def _write(self, data: bytes) -> None:
         payload = data[:-1] if data.endswith(b"\n") else data
-        info = self.client.publish(self.topics["cmd"], payload, qos=1)
+        info = publish_request(self.client, self.topics["cmd"], payload, self.expiry)
         if info.rc != 0:
             raise MqttError(f"{self.url}: publish failed (rc {info.rc}); the broker went away")
 
@@ -291,7 +371,7 @@ class MqttTransport(Transport):
 
     def status(self, timeout: float = 1.0) -> str | None:
         """The device's retained status ("online"/"offline"), None if it never announced itself."""
-        return retained(self.url, self.topics["status"], timeout)
+        return retained(self.settings, self.topics["status"], timeout)
 
     def close(self) -> None:
         try:
@@ -301,7 +381,7 @@ class MqttTransport(Transport):
             pass
 
 
-def retained(broker: str, topic: str, timeout: float = 1.0) -> str | None:
+def retained(broker: "str | BrokerSettings | None", topic: str, timeout: float = 1.0) -> str | None:
     """The retained message of ``topic`` (decoded), or None if there is none within ``timeout``."""
     box: queue.Queue[bytes] = queue.Queue()
     client = connect_client(broker, on_message=lambda c, u, m: box.put(bytes(m.payload)) if m.retain else None)
@@ -331,7 +411,7 @@ class MqttEngine(DeviceEngine):
             self.broker.stop()
 
 
-def open_mqtt_engine(broker: str | None, device: str | None, model=None, timeout: float = DEFAULT_TIMEOUT) -> MqttEngine:
+def open_mqtt_engine(broker: "str | BrokerSettings | None", device: str | None, model=None, timeout: float = DEFAULT_TIMEOUT) -> MqttEngine:
     """An engine answered by ``device`` through ``broker``. With ``broker=None``: start a local
     amqtt broker and an MQTT host emulator for ``model`` (default the shipped model); both stop
     with ``close()``."""
@@ -354,23 +434,33 @@ def open_mqtt_engine(broker: str | None, device: str | None, model=None, timeout
 
 # ---- the emulator over MQTT ----
 
-def emulator_mqtt_args(broker: str, device: str) -> tuple[list[str], str | None]:
+def toml_string(value: str) -> str:
+    """A TOML basic string, as the emulator's --config reader and read_credentials_file parse it."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def emulator_mqtt_args(broker: "str | BrokerSettings | None", device: str) -> tuple[list[str], str | None]:
     """Emulator arguments for ``broker``/``device``. Credentials go into a private temp config
     file (not onto the command line, where `ps` shows them); returns (args, that file or None)."""
-    addr = parse_broker_url(broker)
+    s = resolve(broker)
     check_device(device)
-    args = ["--broker", addr.url, "--device", device]
-    if addr.username is None:
+    args = ["--broker", s.url, "--device", device]
+    for option, path in (("--cafile", s.cafile), ("--certfile", s.certfile), ("--keyfile", s.keyfile)):
+        if path:
+            args += [option, os.path.abspath(path)]
+    if s.tls and not s.check_hostname:
+        args.append("--tls-insecure-no-hostname-check")
+    if s.username is None:
         return args, None
     fd, path = tempfile.mkstemp(prefix="se-mqtt-", suffix=".conf")
     with os.fdopen(fd, "w") as f:  # mkstemp: mode 0600
-        f.write(f"username={addr.username}\n")
-        if addr.password is not None:
-            f.write(f"password={addr.password}\n")
+        f.write(f"username = {toml_string(s.username)}\n")
+        if s.password is not None:
+            f.write(f"password = {toml_string(s.password)}\n")
     return args + ["--config", path], path
 
 
-def start_mqtt_emulator(model, broker: str, device: str, sanitize: bool = False, progress=None):
+def start_mqtt_emulator(model, broker: "str | BrokerSettings | None", device: str, sanitize: bool = False, progress=None):
     """Build (MQTT=1) and start an emulator serving ``device`` on ``broker``; returns an Emulator."""
     from .emulator import Emulator, build_emulator, default_model_path, prepare_package
 
@@ -395,18 +485,22 @@ def add_mqtt_parser(subparsers) -> argparse.ArgumentParser:
                        description="Send each TEXT as one QoS 1 request; print one JSON answer per line.")
     s.add_argument("text", nargs="*", metavar="TEXT", help="commands; none: read lines from stdin")
     s.add_argument("--device", required=True, help="the device id")
-    s.add_argument("--broker", default=None,
-                   help=f"mqtt://[user:pass@]host[:port] (default: ${DEFAULT_BROKER_ENV} or mqtt://127.0.0.1:1883)")
-    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each answer")
+    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                   help="seconds to wait for each answer; with MQTT 5 a request also expires at the broker after "
+                        "this long, so a device that comes back later never runs it")
+    add_broker_arguments(s)
     s.add_argument("--cmd", choices=["info", "version", "stats", "ping"], help="send a device command instead")
     s.set_defaults(func=cmd_mqtt_send)
     li = sub.add_parser("listen", help="print what devices answer and announce",
                         description="Print every result and status message as one JSON line until Ctrl-C.")
     li.add_argument("--device", default="+", help="a device id, or + for all (default)")
-    li.add_argument("--broker", default=None, help="mqtt://[user:pass@]host[:port]")
+    add_broker_arguments(li)
     li.add_argument("--count", type=int, default=0, help="exit after this many messages (0: never)")
     li.add_argument("--timeout", type=float, default=0, help="exit after this many seconds (0: never)")
     li.set_defaults(func=cmd_mqtt_listen)
+    from .mqtt_acl import add_acl_parser
+
+    add_acl_parser(sub)
     return p
 
 
@@ -414,23 +508,24 @@ def cmd_mqtt_send(args) -> int:
     from .transport import print_answers
 
     try:
-        with MqttTransport(args.broker or default_broker(), args.device) as t:
+        settings = settings_from_args(args)
+        with MqttTransport(settings, args.device, expiry=request_expiry(args.timeout)) as t:
             return print_answers(t, args)
     except (TransportError, ValueError) as e:
-        print(f"mqtt send: {e}", file=sys.stderr)
+        print(f"mqtt send: {mask(str(e))}", file=sys.stderr)
         return 2
 
 
 def cmd_mqtt_listen(args) -> int:
     out: queue.Queue = queue.Queue()
     try:
-        device = check_device(args.device, allow_wildcard=True)
-        client = connect_client(args.broker or default_broker(),
+        t = topics(args.device, allow_wildcard=True)
+        client = connect_client(settings_from_args(args),
                                 on_message=lambda c, u, m: out.put((m.topic, bytes(m.payload), m.retain)))
     except MqttError as e:
         print(f"mqtt listen: {e}", file=sys.stderr)
         return 2
-    client.subscribe([(f"squeezeedge/{device}/result", 1), (f"squeezeedge/{device}/status", 1)])
+    client.subscribe([(t["result"], 1), (t["status"], 1)])
     deadline = time.monotonic() + args.timeout if args.timeout else None
     n = 0
     try:
@@ -468,7 +563,7 @@ def cmd_emulate_mqtt(args, say) -> int:
         if not os.path.exists(source):
             raise EmulatorError(f"{source}: no such model; pass --model FILE.semodel or a package directory")
         check_device(args.device)
-        broker = args.broker
+        broker = settings_from_args(args) if args.broker else None
         if broker is None:  # where `squeezeedge mqtt send` looks by default, if free
             port = default_local_port()
             try:
@@ -477,19 +572,19 @@ def cmd_emulate_mqtt(args, say) -> int:
                 if port is None:
                     raise
                 local = start_local_broker()  # taken in the meantime
-            broker = local.url
-            print(f"MQTT broker (in-process amqtt) listening on {broker}", flush=True)
+            broker = parse_broker_url(local.url)
+            print(f"MQTT broker (in-process amqtt) listening on {broker.url}", flush=True)
         else:
             connect_client(broker).disconnect()  # an unreachable broker: one clear line, now
         emu = start_mqtt_emulator(source, broker, args.device, sanitize=args.sanitize, progress=say)
-        print(f"emulator serving device {args.device!r} on {parse_broker_url(broker).url}  "
-              f"(squeezeedge mqtt send 'turn on the light' --device {args.device} --broker {parse_broker_url(broker).url}); "
+        print(f"emulator serving device {args.device!r} on {broker.url}  "
+              f"(squeezeedge mqtt send 'turn on the light' --device {args.device} {broker_options(broker)}); "
               "Ctrl-C stops it", flush=True)
         return wait_while_alive(emu)
     except KeyboardInterrupt:
         return 0
     except (EmulatorError, TransportError) as e:
-        print(f"emulate: {e}", file=sys.stderr)
+        print(f"emulate: {mask(str(e))}", file=sys.stderr)
         return 2
     finally:
         if emu is not None:

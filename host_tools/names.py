@@ -67,8 +67,10 @@ def add_names_parser(subparsers):
                                       "in the device's RAM: push them again after a reset.")
     push.add_argument("file", metavar="FILE", help="names JSON file (see `squeezeedge names example`)")
     push.add_argument("--port", metavar="URL", help="serial device, pty path or socket://host:port")
-    push.add_argument("--broker", metavar="URL", help="MQTT broker mqtt://[user:pass@]host:port (with --device)")
-    push.add_argument("--device", metavar="ID", help="the device's id on the broker")
+    push.add_argument("--device", metavar="ID", help="the device's id on the broker (with --broker)")
+    from .broker import add_broker_arguments
+
+    add_broker_arguments(push, "MQTT broker mqtt://host[:port] or mqtts://host[:port] (TLS), with --device")
     return p
 
 
@@ -83,9 +85,9 @@ def cmd_names(args) -> int:
         return 0
     names = HomeNames.load(args.file)
     if args.broker:
-        from .mqtt import MqttTransport, check_device
+        from .mqtt import MqttTransport, check_device, settings_from_args
 
-        transport = MqttTransport(args.broker, check_device(args.device or ""))
+        transport = MqttTransport(settings_from_args(args), check_device(args.device or ""))
     elif args.port:
         from .transport import open_transport
 

@@ -320,3 +320,15 @@ def test_retained_request_is_not_run_again(broker, micropython, tmp_path):
         peers.publish(dev, b"", retain=True)  # clear the retained request
         peers.close()
         app.kill()
+
+
+def test_tls_config_on_a_port_without_ssl_says_so(broker, micropython, tmp_path):
+    """What can be run here of the app's TLS path: this unix build has no ssl module (so a TLS
+    connection itself is untested, examples/micropython/README.md), and asking for TLS there
+    stops with one line instead of falling back to plain MQTT."""
+    binary, env = micropython
+    (tmp_path / "config.json").write_text(json.dumps({"device": "tlsmp", "broker": "localhost", "tls": True,
+                                                      "cafile": "ca.crt"}))
+    r = subprocess.run([str(binary), str(APP)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "tls needs the ssl module, which this MicroPython port lacks" in r.stdout + r.stderr

@@ -320,7 +320,9 @@ def test_broker_urls_and_credentials(tmp_path):
     a = mqtt_mod.parse_broker_url("mqtt://us%40r:p%3Ass@example.org:1884")
     assert (a.host, a.port, a.username, a.password) == ("example.org", 1884, "us@r", "p:ss")
     assert mqtt_mod.parse_broker_url("localhost").port == 1883
-    for bad in ("mqtts://h:8883", "mqtt://:1883", "mqtt://h:99999"):
+    tls = mqtt_mod.parse_broker_url("mqtts://broker.lan")
+    assert (tls.tls, tls.port, tls.url) == (True, 8883, "mqtts://broker.lan:8883")
+    for bad in ("ws://h:8883", "mqtt://:1883", "mqtt://h:99999"):
         with pytest.raises(mqtt_mod.MqttError):
             mqtt_mod.parse_broker_url(bad)
     with pytest.raises(mqtt_mod.MqttError):
@@ -329,7 +331,7 @@ def test_broker_urls_and_credentials(tmp_path):
     try:
         assert "secret" not in " ".join(args)  # credentials go in a private file, not argv
         assert oct(os.stat(conf).st_mode & 0o777) == "0o600"
-        assert Path(conf).read_text() == "username=u\npassword=secret\n"
+        assert Path(conf).read_text() == 'username = "u"\npassword = "secret"\n'
     finally:
         os.unlink(conf)
 
@@ -360,6 +362,7 @@ def test_credentials_from_url_and_config_file(tmp_path):
         conf = tmp_path / "device.conf"
         conf.write_text(f"# test device\nbroker = mqtt://127.0.0.1:{broker.port}\ndevice = authconf\n"
                         "username = se\npassword = s3cr:t@\n")
+        conf.chmod(0o600)  # the emulator refuses a password file that others can read
         from squeezeedge.emulator import Emulator
 
         emu = Emulator(binary, "mqtt", args=["--config", str(conf)]).start()

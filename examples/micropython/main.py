@@ -10,8 +10,10 @@
 #   homeassistant/sensor/squeezeedge_<device>/intent/config   Home Assistant discovery (retained)
 #
 # config.json keys: device (required: 1..64 of A-Z a-z 0-9 _ -), broker (host, default
-# "127.0.0.1"), port (1883), username, password, wifi_ssid, wifi_password (only where
-# network.WLAN exists), names (the names file, default "names.json"), keepalive (15 s).
+# "127.0.0.1"), port (1883; 8883 with tls), username, password, wifi_ssid, wifi_password (only
+# where network.WLAN exists), names (the names file, default "names.json"), keepalive (15 s),
+# tls (true: TLS where the port has the ssl module), cafile (the CA that signed the broker's
+# certificate, PEM or DER; required with tls), certfile and keyfile (a client certificate).
 # See README.md next to this file.
 
 import json
@@ -31,7 +33,7 @@ except ImportError:
 VERSION = se.info()["version"]  # the firmware version the module reports, as /version does
 BACKOFF_MIN, BACKOFF_MAX = 1, 30   # seconds between reconnects: doubles, as the C firmware
 CONFIG_KEYS = ("device", "broker", "port", "username", "password", "wifi_ssid", "wifi_password",
-               "names", "keepalive")
+               "names", "keepalive", "tls", "cafile", "certfile", "keyfile")
 
 
 # ---- settings ----
@@ -52,7 +54,7 @@ def load_config(path="config.json"):
             and all(ord(c) < 128 for c in device)):
         raise SystemExit("config: device must be 1..64 characters of A-Z a-z 0-9 _ -")
     cfg.setdefault("broker", "127.0.0.1")
-    cfg.setdefault("port", 1883)
+    cfg.setdefault("port", 8883 if cfg.get("tls") else 1883)
     cfg.setdefault("keepalive", 15)
     return cfg
 
@@ -214,10 +216,30 @@ class Client(MQTTClient):
         return op
 
 
+def tls_context(cfg):
+    """An ssl.SSLContext that verifies the broker against cfg["cafile"] and its host name (umqtt
+    passes server_hostname=broker to wrap_socket), or None without "tls"."""
+    if not cfg.get("tls"):
+        return None
+    try:
+        import ssl
+    except ImportError:
+        raise SystemExit("config: tls needs the ssl module, which this MicroPython port lacks")
+    if not cfg.get("cafile"):
+        raise SystemExit("config: tls needs cafile, the CA that signed the broker's certificate")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    with open(cfg["cafile"], "rb") as f:
+        ctx.load_verify_locations(cadata=f.read())
+    if cfg.get("certfile"):
+        ctx.load_cert_chain(cfg["certfile"], cfg.get("keyfile") or cfg["certfile"])
+    return ctx
+
+
 def connect(cfg, t, inbox):
     """Connect (persistent session, last will "offline"), subscribe, say online, announce."""
     client = Client("squeezeedge-" + cfg["device"], cfg["broker"], cfg["port"], cfg.get("username"),
-                    cfg.get("password") or "", keepalive=cfg["keepalive"])
+                    cfg.get("password") or "", keepalive=cfg["keepalive"], ssl=tls_context(cfg))
     cmd = t["cmd"].encode()
 
     def on_message(topic, msg, retained):

@@ -2,12 +2,15 @@
  * line protocol (firmware/PROTOCOL.md) on stdin/stdout, a TCP socket or a pseudo-terminal.
  *
  *   se_emulator [--init FILE] --stdio | --tcp PORT [--host ADDR] | --pty
- *   se_emulator [--init FILE] --broker mqtt://[user:pass@]host[:port] --device ID [--config FILE]   (MQTT=1 builds)
+ *   se_emulator [--init FILE] --broker mqtt[s]://host[:port] --device ID [--config FILE]
+ *               [--cafile FILE] [--certfile FILE] [--keyfile FILE] [--tls-insecure-no-hostname-check]   (MQTT=1 builds)
  *
  * When it is ready it prints one line on stderr: "SE_READY stdio", "SE_READY tcp HOST:PORT",
  * "SE_READY pty /dev/pts/N" or "SE_READY mqtt HOST:PORT DEVICE". SIGINT/SIGTERM stop it.
- * --config FILE holds key=value lines (broker, device, username, password); options given on
- * the command line win over the file.
+ * --config FILE holds key=value lines (broker, device, username, password, cafile, certfile,
+ * keyfile, tls_insecure_no_hostname_check); options given on the command line win over the file.
+ * Credentials come from that file (mode 0600) or from SQUEEZEEDGE_MQTT_USERNAME/PASSWORD, never
+ * from argv, where `ps` shows them to every user (a URL user:pass@ still works, with a warning).
  * --init FILE: each line of FILE is handled as if received before serving (the host tools send the
  * home's names this way: {"cmd":"names_add",...} lines). Its answers are dropped, except that an
  * error answer is printed on stderr and the emulator exits with status 2 before SE_READY. */
@@ -210,14 +213,20 @@ static int run_init(const char *path) {
 
 static void usage(void) {
   fprintf(stderr, "usage: se_emulator [--init FILE] --stdio | --tcp PORT [--host ADDR] | --pty\n"
-                  "       se_emulator [--init FILE] --broker mqtt://[user:pass@]host[:port] --device ID [--config FILE]\n");
+                  "       se_emulator [--init FILE] --broker mqtt[s]://host[:port] --device ID [--config FILE]\n"
+                  "                   [--cafile FILE] [--certfile FILE] [--keyfile FILE] [--tls-insecure-no-hostname-check]\n"
+                  "MQTT: mqtts:// is TLS (port 8883 by default), verified against --cafile (default: the system's CAs)\n"
+                  "and the broker's host name. The user name and password come from --config FILE (username = \"...\",\n"
+                  "password = \"...\"; the file must be chmod 600) or from $SQUEEZEEDGE_MQTT_USERNAME and\n"
+                  "$SQUEEZEEDGE_MQTT_PASSWORD; never put them on the command line (`ps` shows it to every user).\n");
 }
 
 int main(int argc, char **argv) {
   struct sigaction sa;
   const char *host = "127.0.0.1";
   const char *broker = NULL, *device = NULL, *config = NULL, *init = NULL;
-  int i, mode = 0, port = 0;
+  const char *cafile = NULL, *certfile = NULL, *keyfile = NULL;
+  int i, mode = 0, port = 0, insecure = 0;
   for (i = 1; i < argc; ++i) {
     if (strcmp(argv[i], "--stdio") == 0) mode = 1;
     else if (strcmp(argv[i], "--tcp") == 0 && i + 1 < argc) { mode = 2; port = atoi(argv[++i]); }
@@ -227,6 +236,11 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[++i];
     else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) { mode = 4; config = argv[++i]; }
     else if (strcmp(argv[i], "--init") == 0 && i + 1 < argc) init = argv[++i];
+    else if (strcmp(argv[i], "--cafile") == 0 && i + 1 < argc) cafile = argv[++i];
+    else if (strcmp(argv[i], "--certfile") == 0 && i + 1 < argc) certfile = argv[++i];
+    else if (strcmp(argv[i], "--keyfile") == 0 && i + 1 < argc) keyfile = argv[++i];
+    else if (strcmp(argv[i], "--tls-insecure-no-hostname-check") == 0) insecure = 1;
+    else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { usage(); return 0; }
     else { usage(); return 2; }
   }
 #ifdef SE_WITH_MQTT
@@ -236,7 +250,19 @@ int main(int argc, char **argv) {
     memset(&mcfg, 0, sizeof mcfg);
     if (broker && se_mqtt_parse_url(broker, &mcfg, err, (int)sizeof err) < 0) { fprintf(stderr, "se_emulator: %s\n", err); return 2; }
     if (device) snprintf(mcfg.device, sizeof mcfg.device, "%s", device);
+    if (cafile) snprintf(mcfg.cafile, sizeof mcfg.cafile, "%s", cafile);
+    if (certfile) snprintf(mcfg.certfile, sizeof mcfg.certfile, "%s", certfile);
+    if (keyfile) snprintf(mcfg.keyfile, sizeof mcfg.keyfile, "%s", keyfile);
+    mcfg.tls_insecure = insecure;
+    if (mcfg.url_had_password)
+      fprintf(stderr, "se_emulator: warning: the --broker URL carries a password, which `ps` shows to every user; "
+                      "put it in --config FILE (chmod 600) or $SQUEEZEEDGE_MQTT_PASSWORD\n");
     if (config && se_mqtt_read_config(config, &mcfg, err, (int)sizeof err) < 0) { fprintf(stderr, "se_emulator: %s\n", err); return 2; }
+    if (se_mqtt_read_env(&mcfg, err, (int)sizeof err) < 0) { fprintf(stderr, "se_emulator: %s\n", err); return 2; }
+    if (!mcfg.tls && (mcfg.cafile[0] || mcfg.certfile[0] || mcfg.keyfile[0] || mcfg.tls_insecure)) {
+      fprintf(stderr, "se_emulator: TLS options need a TLS broker: use --broker mqtts://host[:port]\n");
+      return 2;
+    }
     if (!mcfg.have_broker) { fprintf(stderr, "se_emulator: no broker: pass --broker mqtt://host:port or broker= in --config\n"); return 2; }
     if (!se_mqtt_valid_device(mcfg.device)) {
       fprintf(stderr, "se_emulator: the device id must be 1..64 characters of A-Z a-z 0-9 _ - (pass --device ID)\n");
@@ -244,7 +270,7 @@ int main(int argc, char **argv) {
     }
   }
 #else
-  (void)broker; (void)config;
+  (void)broker; (void)config; (void)cafile; (void)certfile; (void)keyfile; (void)insecure;
   if (mode == 4 || device) {
     fprintf(stderr, "se_emulator: built without MQTT; rebuild with `make MQTT=1` (needs libmosquitto-dev)\n");
     return 2;

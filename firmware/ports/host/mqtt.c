@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,9 +46,12 @@ static int pct_decode(char *dst, int cap, const char *src, size_t n) {
 int se_mqtt_parse_url(const char *url, se_mqtt_config_t *cfg, char *err, int err_cap) {
   const char *p = url, *at, *hostp, *colon, *end;
   size_t hlen;
+  int tls = 0;
   if (strncmp(p, "mqtt://", 7) == 0) p += 7;
   else if (strncmp(p, "tcp://", 6) == 0) p += 6;
-  else if (strstr(p, "://")) { set_err(err, err_cap, "%s: only mqtt:// brokers are supported (no TLS in the emulator)", url); return -1; }
+  else if (strncmp(p, "mqtts://", 8) == 0) { p += 8; tls = 1; }
+  else if (strncmp(p, "ssl://", 6) == 0) { p += 6; tls = 1; }
+  else if (strstr(p, "://")) { set_err(err, err_cap, "%s: use mqtt://host[:port] or mqtts://host[:port] (TLS)", url); return -1; }
   end = p + strcspn(p, "/?#");
   at = NULL;
   for (hostp = p; hostp < end; ++hostp) if (*hostp == '@') at = hostp; /* the last '@' */
@@ -59,6 +63,7 @@ int se_mqtt_parse_url(const char *url, se_mqtt_config_t *cfg, char *err, int err
       set_err(err, err_cap, "%s: bad user name or password in the broker URL", "broker");
       return -1;
     }
+    if (sep && at > sep + 1) cfg->url_had_password = 1;
     hostp = at + 1;
   } else {
     hostp = p;
@@ -79,7 +84,8 @@ int se_mqtt_parse_url(const char *url, se_mqtt_config_t *cfg, char *err, int err
     memcpy(cfg->host, hostp, hlen);
     cfg->host[hlen] = 0;
   }
-  cfg->port = 1883;
+  cfg->tls = tls;
+  cfg->port = tls ? 8883 : 1883;
   if (colon) {
     char *e;
     long v = strtol(colon + 1, &e, 10);
@@ -106,14 +112,37 @@ static char *trim(char *s) {
   return s;
 }
 
+/* A TOML basic string ("...", with \" and \\) is unquoted in place; a bare value is kept. */
+static int unquote(char *v) {
+  size_t n = strlen(v);
+  char *o = v, *i;
+  if (n < 2 || v[0] != '"') return 0;
+  if (v[n - 1] != '"') return -1;
+  v[n - 1] = 0;
+  for (i = v + 1; *i; ++i) {
+    if (*i == '\\') {
+      ++i;
+      if (*i != '"' && *i != '\\') return -1;
+    }
+    *o++ = *i;
+  }
+  *o = 0;
+  return 0;
+}
+
+static void set_path(char *dst, size_t cap, const char *v) {
+  if (!dst[0]) snprintf(dst, cap, "%s", v);
+}
+
 int se_mqtt_read_config(const char *path, se_mqtt_config_t *cfg, char *err, int err_cap) {
-  char line[512];
-  int lineno = 0;
+  char line[1024];
+  struct stat st;
   FILE *f = fopen(path, "r");
+  int group_readable;
   if (!f) { set_err(err, err_cap, "%s: cannot open the config file", path); return -1; }
+  group_readable = fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0;
   while (fgets(line, sizeof line, f)) {
     char *k, *v, *eq;
-    ++lineno;
     k = trim(line);
     if (*k == 0 || *k == '#') continue;
     eq = strchr(k, '=');
@@ -121,11 +150,17 @@ int se_mqtt_read_config(const char *path, se_mqtt_config_t *cfg, char *err, int 
     *eq = 0;
     k = trim(k);
     v = trim(eq + 1);
+    if (unquote(v) < 0) { fclose(f); set_err(err, err_cap, "%s: a quoted value must end with \" (escapes: \\\" \\\\)", path); return -1; }
+    if (strcmp(k, "password") == 0 && group_readable) {
+      fclose(f);
+      snprintf(err, (size_t)err_cap, "%s holds a password but other users can read it; run `chmod 600 %s`", path, path);
+      return -1;
+    }
     if (strcmp(k, "broker") == 0) {
       se_mqtt_config_t t;
       memset(&t, 0, sizeof t);
       if (se_mqtt_parse_url(v, &t, err, err_cap) < 0) { fclose(f); return -1; }
-      if (!cfg->have_broker) { memcpy(cfg->host, t.host, sizeof t.host); cfg->port = t.port; cfg->have_broker = 1; }
+      if (!cfg->have_broker) { memcpy(cfg->host, t.host, sizeof t.host); cfg->port = t.port; cfg->tls = t.tls; cfg->have_broker = 1; }
       if (!cfg->username[0] && t.username[0]) memcpy(cfg->username, t.username, sizeof t.username);
       if (!cfg->password[0] && t.password[0]) memcpy(cfg->password, t.password, sizeof t.password);
     } else if (strcmp(k, "device") == 0) {
@@ -134,13 +169,34 @@ int se_mqtt_read_config(const char *path, se_mqtt_config_t *cfg, char *err, int 
       if (!cfg->username[0]) snprintf(cfg->username, sizeof cfg->username, "%s", v);
     } else if (strcmp(k, "password") == 0) {
       if (!cfg->password[0]) snprintf(cfg->password, sizeof cfg->password, "%s", v);
+    } else if (strcmp(k, "cafile") == 0) {
+      set_path(cfg->cafile, sizeof cfg->cafile, v);
+    } else if (strcmp(k, "certfile") == 0) {
+      set_path(cfg->certfile, sizeof cfg->certfile, v);
+    } else if (strcmp(k, "keyfile") == 0) {
+      set_path(cfg->keyfile, sizeof cfg->keyfile, v);
+    } else if (strcmp(k, "tls_insecure_no_hostname_check") == 0) {
+      if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) cfg->tls_insecure = 1;
     } else {
       fclose(f);
-      set_err(err, err_cap, "unknown key '%s' in the config file (use broker, device, username, password)", k);
+      set_err(err, err_cap, "unknown key '%s' in the config file (use broker, device, username, password, cafile, "
+                            "certfile, keyfile, tls_insecure_no_hostname_check)", k);
       return -1;
     }
   }
   fclose(f);
+  return 0;
+}
+
+int se_mqtt_read_env(se_mqtt_config_t *cfg, char *err, int err_cap) {
+  const char *u = getenv("SQUEEZEEDGE_MQTT_USERNAME"), *pw = getenv("SQUEEZEEDGE_MQTT_PASSWORD");
+  if (cfg->username[0]) return 0; /* the config file (or a URL) already said who we are */
+  if (pw && *pw && !(u && *u)) {
+    set_err(err, err_cap, "%s is set but SQUEEZEEDGE_MQTT_USERNAME is not; set both", "SQUEEZEEDGE_MQTT_PASSWORD");
+    return -1;
+  }
+  if (u && *u) snprintf(cfg->username, sizeof cfg->username, "%s", u);
+  if (pw && *pw) snprintf(cfg->password, sizeof cfg->password, "%s", pw);
   return 0;
 }
 
@@ -180,6 +236,34 @@ static void publish_discovery(struct mosquitto *m, mqtt_ctx_t *x) {
   mosquitto_publish(m, NULL, x->t_discovery, n, buf, 1, true);
 }
 
+/* One sentence for a failed TLS connection, from what libmosquitto logs: a failed handshake is
+ * reported only there, without a disconnect callback. A host-name mismatch is logged by
+ * libmosquitto itself just before OpenSSL's generic "certificate verify failed". */
+#define SE_TLS_WRONG_NAME "TLS refused: the broker's certificate is not valid for this host name; connect by a name " \
+                          "it lists (or, on a network you trust, --tls-insecure-no-hostname-check)"
+#define SE_TLS_WRONG_CA "TLS refused: the broker's certificate is not signed by a trusted CA; pass --cafile with " \
+                        "the CA certificate that signed it"
+#define SE_TLS_PLAIN_PORT "TLS handshake failed: the broker hung up; is this a plain MQTT port? (then use mqtt://)"
+
+static void on_log(struct mosquitto *m, void *c, int level, const char *text) {
+  static const char *last_said;
+  static int wrong_name;
+  mqtt_ctx_t *x = (mqtt_ctx_t *)c;
+  const char *said = NULL;
+  (void)m;
+  if (level != MOSQ_LOG_ERR) return;
+  if (strstr(text, "host name verification failed")) { wrong_name = 1; return; }
+  if (!strstr(text, "OpenSSL")) return;
+  if (strstr(text, "certificate verify failed")) said = wrong_name ? SE_TLS_WRONG_NAME : SE_TLS_WRONG_CA;
+  else if (strstr(text, "wrong version number") || strstr(text, "packet length too long") || strstr(text, "unexpected eof"))
+    said = SE_TLS_PLAIN_PORT;
+  wrong_name = 0;
+  if (said == last_said && said) return; /* the same failure at every retry: say it once */
+  last_said = said;
+  if (said) fprintf(stderr, "se_emulator: mqtt: %s:%d: %s; retrying\n", x->cfg->host, x->cfg->port, said);
+  else fprintf(stderr, "se_emulator: mqtt: %s:%d: TLS handshake failed (%s); retrying\n", x->cfg->host, x->cfg->port, text);
+}
+
 static void on_connect(struct mosquitto *m, void *c, int rc) {
   mqtt_ctx_t *x = (mqtt_ctx_t *)c;
   if (rc != 0) {
@@ -210,8 +294,11 @@ static void on_subscribe(struct mosquitto *m, void *c, int mid, int qos_count, c
 static void on_disconnect(struct mosquitto *m, void *c, int rc) {
   mqtt_ctx_t *x = (mqtt_ctx_t *)c;
   (void)m;
+  if (rc != 0 && !x->connected && !x->cfg->tls)
+    fprintf(stderr, "se_emulator: mqtt: %s:%d closed the connection without answering: if it is a TLS port, use "
+                    "mqtts:// (and --cafile); retrying\n", x->cfg->host, x->cfg->port);
+  else if (rc != 0) fprintf(stderr, "se_emulator: mqtt: lost the connection to %s:%d; reconnecting\n", x->cfg->host, x->cfg->port);
   x->connected = 0;
-  if (rc != 0) fprintf(stderr, "se_emulator: mqtt: lost the connection to %s:%d; reconnecting\n", x->cfg->host, x->cfg->port);
 }
 
 static pthread_mutex_t offline_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -275,6 +362,27 @@ int se_mqtt_run(se_protocol_t *proto, const se_mqtt_config_t *cfg, volatile sig_
     fprintf(stderr, "se_emulator: mqtt: bad user name or password\n");
     return 1;
   }
+  if (cfg->tls) {
+    /* verify the broker: against cafile, else the system's CAs; its host name unless told not to */
+    if (cfg->cafile[0]) rc = mosquitto_tls_set(m, cfg->cafile, NULL, cfg->certfile[0] ? cfg->certfile : NULL,
+                                               cfg->keyfile[0] ? cfg->keyfile : (cfg->certfile[0] ? cfg->certfile : NULL), NULL);
+    else {
+      rc = mosquitto_int_option(m, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+      if (rc == MOSQ_ERR_SUCCESS && cfg->certfile[0])
+        rc = mosquitto_tls_set(m, NULL, "/etc/ssl/certs", cfg->certfile, cfg->keyfile[0] ? cfg->keyfile : cfg->certfile, NULL);
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+      fprintf(stderr, "se_emulator: mqtt: TLS setup failed (%s): check --cafile, --certfile and --keyfile\n",
+              rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+      return 1;
+    }
+    mosquitto_tls_insecure_set(m, cfg->tls_insecure ? true : false);
+    if (cfg->tls_insecure)
+      fprintf(stderr, "se_emulator: WARNING: --tls-insecure-no-hostname-check: the broker's certificate is NOT checked "
+                      "against the host name %s; any server with a certificate from that CA can pose as the broker\n",
+              cfg->host);
+  }
+  mosquitto_log_callback_set(m, on_log);
   mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1); /* small answers: no Nagle delay */
   mosquitto_will_set(m, x.t_status, 7, "offline", 1, true);
   mosquitto_reconnect_delay_set(m, SE_MQTT_BACKOFF_MIN, SE_MQTT_BACKOFF_MAX, true);
@@ -285,7 +393,7 @@ int se_mqtt_run(se_protocol_t *proto, const se_mqtt_config_t *cfg, volatile sig_
   mosquitto_message_callback_set(m, on_message);
 
   rc = mosquitto_connect_async(m, cfg->host, cfg->port, SE_MQTT_KEEPALIVE);
-  if (rc != MOSQ_ERR_SUCCESS)
+  if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_TLS) /* TLS: on_log has said why */
     fprintf(stderr, "se_emulator: mqtt: cannot reach %s:%d (%s); retrying with backoff\n", cfg->host, cfg->port,
             rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
   /* the network thread must not take SIGINT/SIGTERM: the main thread sees them and stops it */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "esp_crt_bundle.h"
 #include "esp_log.h"
 #include "esp_timer.h"
 #include "mqtt_client.h"
@@ -146,12 +147,47 @@ static void on_event(void *arg, esp_event_base_t base, int32_t id, void *data) {
       if (e->error_handle && e->error_handle->error_type == MQTT_ERROR_TYPE_CONNECTION_REFUSED)
         ESP_LOGE(TAG, "%s refused the connection (CONNACK code %d; 4 and 5: check the user name and password)",
                  broker_shown, (int)e->error_handle->connect_return_code);
+      else if (e->error_handle && e->error_handle->error_type == MQTT_ERROR_TYPE_TCP_TRANSPORT &&
+               e->error_handle->esp_tls_last_esp_err != 0)
+        ESP_LOGW(TAG, "TLS to %s failed (%s, certificate verify flags 0x%x): check the CA (NVS mqtt_ca) and that the "
+                      "URI's host is a name the broker's certificate lists", broker_shown,
+                 esp_err_to_name(e->error_handle->esp_tls_last_esp_err), (unsigned)e->error_handle->esp_tls_cert_verify_flags);
       else if (e->error_handle && e->error_handle->error_type == MQTT_ERROR_TYPE_TCP_TRANSPORT)
         ESP_LOGW(TAG, "cannot reach %s (socket errno %d)", broker_shown, e->error_handle->esp_transport_sock_errno);
       break;
     default:
       break;
   }
+}
+
+/* mqtts://: esp-tls verifies the broker's certificate against a CA and, unless told not to, its
+ * host name. Without a CA it refuses to connect, so say so at boot rather than retry forever.
+ * The CA: NVS key mqtt_ca (a home broker's own CA), else ESP-IDF's certificate bundle (public CAs). */
+static int tls_settings(const se_settings_t *s, esp_mqtt_client_config_t *cfg) {
+  if (s->mqtt_ca) {
+    cfg->broker.verification.certificate = s->mqtt_ca; /* PEM, NUL-terminated: length 0 */
+  } else {
+#if CONFIG_SE_MQTT_TLS_CERT_BUNDLE
+    cfg->broker.verification.crt_bundle_attach = esp_crt_bundle_attach;
+#else
+    ESP_LOGE(TAG, "%s is mqtts:// but no CA is configured: store the broker's CA as NVS key mqtt_ca (README.md, "
+                  "\"TLS\") or enable SE_MQTT_TLS_CERT_BUNDLE for a broker with a public certificate; no MQTT",
+             broker_shown);
+    return 0;
+#endif
+  }
+#if CONFIG_SE_MQTT_TLS_INSECURE_NO_HOSTNAME_CHECK
+  cfg->broker.verification.skip_cert_common_name_check = true;
+  ESP_LOGW(TAG, "SE_MQTT_TLS_INSECURE_NO_HOSTNAME_CHECK: the broker's certificate is NOT checked against the host "
+                "name of %s; any server with a certificate from that CA can pose as the broker", broker_shown);
+#endif
+  if (s->mqtt_cert && s->mqtt_key) {
+    cfg->credentials.authentication.certificate = s->mqtt_cert;
+    cfg->credentials.authentication.key = s->mqtt_key;
+  } else if (s->mqtt_cert || s->mqtt_key) {
+    ESP_LOGE(TAG, "a client certificate needs both NVS keys mqtt_cert and mqtt_key; connecting without one");
+  }
+  return 1;
 }
 
 esp_err_t mqtt_link_init(const se_settings_t *s) {
@@ -173,6 +209,7 @@ esp_err_t mqtt_link_init(const se_settings_t *s) {
   cfg.credentials.client_id = client_id;
   cfg.credentials.username = s->mqtt_user[0] ? s->mqtt_user : NULL;
   cfg.credentials.authentication.password = s->mqtt_pass[0] ? s->mqtt_pass : NULL;
+  if (strncmp(s->broker, "mqtts://", 8) == 0 && !tls_settings(s, &cfg)) return ESP_ERR_INVALID_ARG;
   cfg.session.last_will.topic = t_status;
   cfg.session.last_will.msg = "offline";
   cfg.session.last_will.msg_len = 7;
@@ -190,7 +227,8 @@ esp_err_t mqtt_link_init(const se_settings_t *s) {
   if (err != ESP_OK) return err;
   client = esp_mqtt_client_init(&cfg);
   if (client == NULL) {
-    ESP_LOGE(TAG, "cannot set up MQTT for broker %s: use mqtt://host[:port] (menuconfig SE_MQTT_BROKER_URI or NVS key broker)",
+    ESP_LOGE(TAG, "cannot set up MQTT for broker %s: use mqtt://host[:port] or mqtts://host[:port] (menuconfig "
+                  "SE_MQTT_BROKER_URI or NVS key broker)",
              broker_shown);
     return ESP_ERR_INVALID_ARG;
   }

@@ -2,6 +2,7 @@
 #include "settings.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "esp_log.h"
@@ -39,6 +40,25 @@ static void nvs_string(nvs_handle_t h, const char *key, char *dst, size_t cap) {
     return;
   }
   memcpy(dst, tmp, len);
+}
+
+/* A PEM text (a certificate or key, a few KB) from NVS into the heap; NULL when absent. */
+static char *nvs_pem(nvs_handle_t h, const char *key) {
+  size_t len = 0;
+  char *pem;
+  esp_err_t err = nvs_get_str(h, key, NULL, &len); /* NULL: only the length (with NUL) */
+  if (err == ESP_ERR_NVS_NOT_FOUND) return NULL;
+  if (err != ESP_OK || len < 2) {
+    ESP_LOGE(TAG, "NVS key %s/%s cannot be read (%s); TLS goes on without it", SE_NVS_NAMESPACE, key, esp_err_to_name(err));
+    return NULL;
+  }
+  pem = malloc(len);
+  if (pem == NULL || nvs_get_str(h, key, pem, &len) != ESP_OK) {
+    ESP_LOGE(TAG, "NVS key %s/%s (%u bytes) cannot be loaded", SE_NVS_NAMESPACE, key, (unsigned)len);
+    free(pem);
+    return NULL;
+  }
+  return pem;
 }
 
 int settings_valid_device(const char *d) {
@@ -88,6 +108,9 @@ void settings_load(se_settings_t *s) {
     nvs_string(h, "mqtt_pass", s->mqtt_pass, sizeof s->mqtt_pass);
     nvs_string(h, "device", s->device, sizeof s->device);
     nvs_string(h, "prefix", s->prefix, sizeof s->prefix);
+    s->mqtt_ca = nvs_pem(h, "mqtt_ca");
+    s->mqtt_cert = nvs_pem(h, "mqtt_cert");
+    s->mqtt_key = nvs_pem(h, "mqtt_key");
     err = nvs_get_u32(h, "baud", &baud);
     if (err == ESP_OK && baud >= 9600u && baud <= 2000000u) s->baud = baud;
     else if (err == ESP_OK) ESP_LOGE(TAG, "NVS key %s/baud = %u is outside 9600..2000000; keeping %u", SE_NVS_NAMESPACE,

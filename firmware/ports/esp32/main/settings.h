@@ -12,12 +12,16 @@
 typedef struct {
   char wifi_ssid[33];  /* 802.11: at most 32 bytes */
   char wifi_pass[65];  /* WPA: 8..63 characters, or 64 hex digits */
-  char broker[256];    /* mqtt://host[:port] */
+  char broker[256];    /* mqtt://host[:port] or mqtts://host[:port] */
   char mqtt_user[128];
   char mqtt_pass[128];
   char device[65];     /* 1..64 of [A-Za-z0-9_-] */
   char prefix[64];     /* first topic level(s), [A-Za-z0-9_/-] */
   uint32_t baud;       /* UART0 */
+  /* mqtts://: PEM texts from NVS (heap, NULL when absent): the CA that signed the broker's
+   * certificate (mqtt_ca; without it, ESP-IDF's certificate bundle if enabled), and a client
+   * certificate with its key (mqtt_cert, mqtt_key) for brokers that require one. */
+  char *mqtt_ca, *mqtt_cert, *mqtt_key;
 } se_settings_t;
 
 /* Fill s from the Kconfig defaults and the NVS overrides (nvs_flash_init must have run), derive
