@@ -42,6 +42,7 @@ from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError,
 DEFAULT_BROKER_ENV = "SQUEEZEEDGE_BROKER"
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONNECT_TIMEOUT = 5.0
+SEND_WINDOW = 32  # `mqtt send`: requests in flight at once (answers still print in input order)
 
 
 class MqttError(TransportError):
@@ -196,13 +197,14 @@ def default_local_port() -> int | None:
 
 # ---- a paho client ----
 
-def connect_client(broker: str, client_id: str = "", timeout: float = CONNECT_TIMEOUT, on_message=None):
+def connect_client(broker: str, client_id: str = "", timeout: float = CONNECT_TIMEOUT, on_message=None,
+                   clean_session: bool = True):
     """A connected paho client (network loop running) or MqttError with one clear line."""
     import paho.mqtt.client as mqtt
 
     addr = parse_broker_url(broker)
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"se-tool-{uuid.uuid4().hex[:12]}",
-                         clean_session=True)
+                         clean_session=clean_session)
     if addr.username is not None:
         client.username_pw_set(addr.username, addr.password)
     connected = threading.Event()
@@ -240,14 +242,26 @@ def connect_client(broker: str, client_id: str = "", timeout: float = CONNECT_TI
 class MqttTransport(Transport):
     """The line protocol over MQTT: every line written is published on the device's cmd topic
     (QoS 1); every result message is a line read. ``request``/``command``/``classify_json``
-    are the base class's; request ids are unique per client because the result topic is shared."""
+    are the base class's; request ids are unique per client because the result topic is shared.
+
+    Across a broker restart nothing is lost on our side: the session is persistent (answers the
+    broker holds for us while we reconnect are kept, on a broker with persistence), paho sends
+    requests published while disconnected after it reconnects, and the subscription is renewed
+    on every connect (a broker without persistence forgets it). What the broker itself dropped
+    cannot come back: ``print_answers`` reports those requests as lost, by id. ``close()`` ends
+    the session, so the broker keeps nothing of ours."""
+
+    ordered = False  # the result topic is shared: an answer without id may be another client's
+    lost_means_error = True
 
     def __init__(self, broker: str, device: str, timeout: float = CONNECT_TIMEOUT):
         super().__init__()
         self.device = check_device(device)
         self.topics = topics(device)
         self.url = parse_broker_url(broker).url
+        self._broker = broker
         prefix = uuid.uuid4().hex[:10]
+        self._client_id = f"se-tool-{prefix}"
         self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
         self._inbox: queue.Queue[bytes] = queue.Queue()
         subscribed = threading.Event()
@@ -256,7 +270,14 @@ class MqttTransport(Transport):
             if msg.topic == self.topics["result"]:
                 self._inbox.put(bytes(msg.payload).replace(b"\n", b" ") + b"\n")
 
-        self.client = connect_client(broker, on_message=on_message, timeout=timeout)
+        def on_reconnect(c, userdata, flags, reason_code, properties):
+            if not reason_code.is_failure:
+                c.subscribe(self.topics["result"], qos=1)
+                self.connected_since = time.monotonic()
+
+        self.client = connect_client(broker, client_id=self._client_id, on_message=on_message, timeout=timeout,
+                                     clean_session=False)
+        self.client.on_connect = on_reconnect
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.subscribe(self.topics["result"], qos=1)
         if not subscribed.wait(timeout):
@@ -264,9 +285,12 @@ class MqttTransport(Transport):
             raise MqttError(f"{self.url}: the broker did not confirm the subscription to {self.topics['result']}")
 
     def _write(self, data: bytes) -> None:
+        import paho.mqtt.client as mqtt
+
         payload = data[:-1] if data.endswith(b"\n") else data
         info = self.client.publish(self.topics["cmd"], payload, qos=1)
-        if info.rc != 0:
+        # NO_CONN: paho keeps the QoS 1 message and sends it when it has reconnected
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise MqttError(f"{self.url}: publish failed (rc {info.rc}); the broker went away")
 
     def _read(self, timeout: float) -> bytes:
@@ -298,6 +322,12 @@ class MqttTransport(Transport):
             self.client.disconnect()
             self.client.loop_stop()
         except Exception:  # noqa: BLE001 - closing must not raise
+            pass
+        try:  # a clean connect with our client id ends the persistent session at the broker
+            ender = connect_client(self._broker, client_id=self._client_id, timeout=2.0)
+            ender.disconnect()
+            ender.loop_stop()
+        except Exception:  # noqa: BLE001 - the broker may be gone; its sessions then go with it
             pass
 
 
@@ -415,7 +445,7 @@ def cmd_mqtt_send(args) -> int:
 
     try:
         with MqttTransport(args.broker or default_broker(), args.device) as t:
-            return print_answers(t, args)
+            return print_answers(t, args, window=SEND_WINDOW)
     except (TransportError, ValueError) as e:
         print(f"mqtt send: {e}", file=sys.stderr)
         return 2

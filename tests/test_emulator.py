@@ -360,3 +360,35 @@ def test_send_reports_a_device_error_at_once(tcp_emulator):
                         "a" * 5000], capture_output=True, text=True, timeout=300)
     assert r.returncode == 1, r.stderr
     assert json.loads(r.stdout)["code"] == "line_too_long"
+
+
+def test_send_streams_stdin_answering_each_line_before_eof(tcp_emulator):
+    """`tail -f log | squeezeedge send`: each line is answered while stdin stays open."""
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "squeezeedge", "send", "--port", tcp_emulator.url],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for text in ["turn off the kitchen lights", "what time is it", "\u00e9 bad \\"]:
+            proc.stdin.write(text.encode() + b"\n")
+            proc.stdin.flush()
+            line = _readline_within(proc.stdout, 120)
+            assert json.loads(line)["text"] == text  # answered while stdin is still open
+        assert proc.poll() is None
+        proc.stdin.close()
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _readline_within(stream, timeout: float) -> bytes:
+    """A line of a subprocess's output, or a clear failure if none comes within a generous timeout."""
+    import threading
+
+    box: list[bytes] = []
+    reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert box and box[0], f"no answer line within {timeout} s while stdin stayed open"
+    return box[0]

@@ -42,13 +42,14 @@ def free_port() -> int:
 class Mosquitto:
     """A mosquitto broker on 127.0.0.1:port with persistence in a temp directory."""
 
-    def __init__(self):
+    def __init__(self, persistence: bool = True):
         self.port = free_port()
         # not under pytest's 0700 tmp tree: mosquitto started as root drops to the mosquitto user
         tmp = self.dir = Path(tempfile.mkdtemp(prefix="se-mosquitto-"))
         self.dir.chmod(0o777)
         self.conf = tmp / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\nset_tcp_nodelay true\n"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             f"persistence {'true' if persistence else 'false'}\nset_tcp_nodelay true\n"
                              f"persistence_location {tmp}/\nautosave_interval 1\n")
         self.proc: subprocess.Popen | None = None
         self.url = f"mqtt://127.0.0.1:{self.port}"
@@ -396,3 +397,115 @@ def test_emulate_cli_with_local_broker():
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0  # emulator and broker stop within bounded timeouts (a loaded CI box is slow)
+
+
+# ---- issue 15: a broker restart under load; streaming stdin ----
+
+N_LOAD = 2000
+
+
+def _mosquitto_binary() -> str:
+    path = shutil.which("mosquitto")
+    assert path, "the mosquitto binary is missing: apt-get install -y mosquitto"
+    return path
+
+
+def _restart_under_load(persistence: bool) -> tuple[list[dict], list[str], int]:
+    """`squeezeedge mqtt send` of N_LOAD QoS 1 requests from a pipe; in the middle the device is
+    frozen (so requests wait at the broker), the broker restarts, the device thaws. Returns the
+    answer lines, the texts sent and the exit status."""
+    import sys
+
+    _mosquitto_binary()
+    broker = Mosquitto(persistence=persistence).start()
+    device = f"load{int(persistence)}x{os.getpid()}"
+    t = mqtt_mod.topics(device)
+    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, device)
+    texts = [sentences()[i % N_SENTENCES] for i in range(N_LOAD)]
+    proc = subprocess.Popen([sys.executable, "-m", "squeezeedge", "mqtt", "send", "--device", device,
+                             "--broker", broker.url, "--timeout", "10"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
+    reader.start()
+    spy = None
+    try:
+        half = N_LOAD // 2
+        proc.stdin.write(b"".join(x.encode() + b"\n" for x in texts[:half]))
+        proc.stdin.flush()
+        deadline = time.monotonic() + 300
+        while len(out) < half // 2:
+            assert time.monotonic() < deadline and proc.poll() is None, "mqtt send answered too few requests"
+            time.sleep(0.05)
+        spy = Collector(broker.url, [t["cmd"]])
+        os.kill(emu.proc.pid, signal.SIGSTOP)  # away: what is published now waits at the broker
+        deadline = time.monotonic() + 120
+        while len(spy.messages) < 20:
+            assert time.monotonic() < deadline, "mqtt send published nothing while the device was frozen"
+            time.sleep(0.05)
+        spy.close()
+        spy = None
+        broker.stop()
+        broker.start()
+        os.kill(emu.proc.pid, signal.SIGCONT)
+        proc.stdin.write(b"".join(x.encode() + b"\n" for x in texts[half:]))
+        proc.stdin.close()
+        status = proc.wait(600)
+        reader.join(60)
+        return [json.loads(line) for line in out], texts, status
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if spy is not None:
+            spy.close()
+        if emu.alive():
+            os.kill(emu.proc.pid, signal.SIGCONT)
+        emu.stop()
+        broker.remove()
+
+
+def test_broker_restart_with_persistence_loses_none_of_2000_requests():
+    answers, texts, status = _restart_under_load(persistence=True)
+    print(f"\nwith persistence: {sum('intent' in a for a in answers)} of {len(texts)} answered")
+    assert len(answers) == len(texts)
+    assert [a.get("code") for a in answers if "error" in a] == []
+    assert [a["text"] for a in answers] == texts
+    assert status == 0
+
+
+def test_broker_restart_without_persistence_reports_every_lost_request():
+    """Messages the broker held die with it; each request left unanswered comes back as an error
+    line with code "lost", its id and its input line, and the exit status is not 0."""
+    answers, texts, status = _restart_under_load(persistence=False)
+    assert len(answers) == len(texts)  # one line per request: its answer or its loss
+    lost = [a for a in answers if a.get("code") == "lost"]
+    print(f"\nwithout persistence: {len(lost)} of {len(texts)} requests lost, each reported by id")
+    assert lost, "the frozen device's queued requests should have died with the broker"
+    assert all(a["id"] and a["text"] == texts[a["line"] - 1] for a in lost)
+    assert [a["line"] for a in lost] == sorted({a["line"] for a in lost})
+    assert [a["text"] for a in answers] == texts
+    assert status == 1
+
+
+def test_mqtt_send_streams_stdin(amqtt_broker):
+    import sys
+
+    device = "streamer"
+    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, amqtt_broker.url, device)
+    proc = subprocess.Popen([sys.executable, "-m", "squeezeedge", "mqtt", "send", "--device", device,
+                             "--broker", amqtt_broker.url], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        for text in ["turn off the kitchen lights", "pause the music"]:
+            proc.stdin.write(text.encode() + b"\n")
+            proc.stdin.flush()
+            box: list[bytes] = []
+            reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
+            reader.start()
+            reader.join(120)
+            assert box and json.loads(box[0])["text"] == text, "no answer while stdin stayed open"
+        proc.stdin.close()
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        emu.stop()
