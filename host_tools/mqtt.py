@@ -305,13 +305,9 @@ class MqttTransport(Transport):
             except queue.Empty:
                 return b"".join(parts)
 
-    def read_line(self, timeout: float = DEFAULT_TIMEOUT, *, budget: float | None = None) -> bytes:
-        try:
-            return super().read_line(timeout, budget=budget)
-        except TransportError:
-            waited = seconds(timeout if budget is None else budget)
-            raise MqttError(f"no answer from device {self.device!r} via {self.url} within {waited}: is it "
-                            f"online? (`squeezeedge mqtt listen --device {self.device}` shows its status)") from None
+    def no_answer(self, timeout: float) -> MqttError:
+        return MqttError(f"no answer from device {self.device!r} via {self.url} within {seconds(timeout)}: is it "
+                         f"online? (`squeezeedge mqtt listen --device {self.device}` shows its status)")
 
     def status(self, timeout: float = 1.0) -> str | None:
         """The device's retained status ("online"/"offline"), None if it never announced itself."""

@@ -89,9 +89,13 @@ class Transport:
                 return line
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TransportError(f"no answer within {seconds(timeout if budget is None else budget)}: is the "
-                                     "device running the SqueezeEdge firmware, at this port and baud rate?")
+                raise self.no_answer(timeout if budget is None else budget)
             self._buf += self._read(min(left, 0.5))
+
+    def no_answer(self, timeout: float) -> TransportError:
+        """The error for a device that did not answer within ``timeout`` seconds."""
+        return TransportError(f"no answer within {seconds(timeout)}: is the device running the SqueezeEdge "
+                              "firmware, at this port and baud rate?")
 
     def drain(self, quiet: float = 0.05) -> None:
         """Forget pending input (stale answers of an earlier client)."""
@@ -364,14 +368,16 @@ def print_answers(t: Transport, args, window: int = 1) -> int:
     as it comes) as one request, up to ``window`` of them in flight; one JSON answer per line in
     input order; exit status 1 if any answer is an error. On a transport that loses messages
     (``lost_means_error``) a request unanswered ``--timeout`` seconds after it was sent (or after
-    the last reconnect) gets an error line with code "lost" naming its id and input line."""
+    the last reconnect) gets an error line with code "lost" naming its id and input line, once the
+    device has answered anything; before that, silence means the device is not there (the
+    transport's ``no_answer`` error, as for a single request)."""
     if args.cmd:
         print(json.dumps(t.command(args.cmd, args.timeout), ensure_ascii=False), flush=True)
         return 0
     lines = _input_lines(args)
     pending: dict = {}  # id -> [input line number, bytes, sent at, answer or None], in input order
     failed = lost = number = 0
-    done = False
+    done = answered = False
     while not done or pending:
         while not done and len(pending) < window and not any(isinstance(k, tuple) for k in pending):
             try:
@@ -400,12 +406,12 @@ def print_answers(t: Transport, args, window: int = 1) -> int:
                     rid = next((k for k, e in pending.items() if e[3] is None), None)
                 if rid in pending and pending[rid][3] is None:
                     pending[rid][3] = reply
+                    answered = True
             now = time.monotonic()
             for rid, entry in pending.items():
                 if entry[3] is None and now > max(entry[2], t.connected_since) + args.timeout:
-                    if not t.lost_means_error:
-                        raise TransportError(f"no answer within {seconds(args.timeout)}: is the device running "
-                                             "the SqueezeEdge firmware, at this port and baud rate?")
+                    if not (t.lost_means_error and answered):  # nothing ever came back: the device is not there
+                        raise t.no_answer(args.timeout)
                     entry[3] = lost_answer(rid, entry[0], entry[1], args.timeout)
                     lost += 1
         while pending and next(iter(pending.values()))[3] is not None:
