@@ -1,5 +1,5 @@
 """The host emulator over MQTT, end to end with real brokers: mosquitto (started here on a free
-port; skipped if the binary is missing) and the in-process amqtt broker. Answers equal the
+port; a missing mosquitto fails with the apt-get line to run) and the in-process amqtt broker. Answers equal the
 integer reference; retained status with a last will; Home Assistant discovery; a broker restart
 loses no QoS 1 request."""
 
@@ -17,18 +17,21 @@ import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 
 import fw_support as fw
+import squeezeedge.mqtt as mqtt_mod
 from squeezeedge.classify import classify_line
 from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
 from squeezeedge.models.model_file import IntModel
 
-mqtt_mod = pytest.importorskip("squeezeedge.mqtt")
-paho = pytest.importorskip("paho.mqtt.client")
 
-pytestmark = pytest.mark.skipif(not Path("/usr/include/mosquitto.h").exists(),
-                                reason="libmosquitto-dev is not installed (apt-get install libmosquitto-dev)")
+@pytest.fixture(scope="module", autouse=True)
+def libmosquitto_dev():
+    assert Path("/usr/include/mosquitto.h").exists(), \
+        "libmosquitto-dev is not installed (the MQTT emulator needs it): apt-get install -y libmosquitto-dev"
+
 
 N_SENTENCES = 120
 
@@ -79,8 +82,7 @@ class Mosquitto:
 
 @pytest.fixture(scope="module")
 def mosquitto(tmp_path_factory):
-    if shutil.which("mosquitto") is None:
-        pytest.skip("the mosquitto binary is missing (apt-get install mosquitto)")
+    _mosquitto_binary()
     b = Mosquitto().start()
     yield b
     b.remove()
@@ -239,8 +241,7 @@ def test_clean_stop_says_offline(amqtt_broker):
 
 
 def test_broker_restart_loses_no_request(ref):
-    if shutil.which("mosquitto") is None:
-        pytest.skip("the mosquitto binary is missing")
+    _mosquitto_binary()
     broker = Mosquitto().start()
     device = "restart"
     t = mqtt_mod.topics(device)
@@ -338,8 +339,8 @@ def test_broker_urls_and_credentials(tmp_path):
 def test_credentials_from_url_and_config_file(tmp_path):
     """A broker that wants a password: the tools take it from the URL, the emulator from its
     --config file (broker, device, username, password) or, via the tools, a private temp file."""
-    if shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None:
-        pytest.skip("mosquitto / mosquitto_passwd missing")
+    _mosquitto_binary()
+    assert shutil.which("mosquitto_passwd"), "mosquitto_passwd is missing: apt-get install -y mosquitto"
     broker = Mosquitto()
     pw = broker.dir / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(pw), "se", "s3cr:t@"], check=True, capture_output=True)
