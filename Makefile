@@ -4,12 +4,14 @@
 #   bench-deps  setup, then the `[bench]` extra and litert-torch (the peers of `squeezeedge bench`)
 #   test        bench-deps, then pytest (what CI runs: .ci/run)
 #   bench       bench-deps, then `squeezeedge bench` (benchmarks/RESULTS.md)
+#   fuzz        setup, then the libFuzzer harnesses of firmware/fuzz for FUZZ_SECONDS each (default 600)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 # System packages: the compiler and cross compilers (Arm, RISC-V, Xtensa LX106), QEMU, the
-# MQTT broker and libmosquitto for the emulator, the STM32 flashing tools.
-APT_PACKAGES ?= build-essential openssl gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf gcc-xtensa-lx106 libffi-dev pkg-config libmosquitto-dev mosquitto stm32flash dfu-util
+# MQTT broker and libmosquitto for the emulator, openssl (test certificates), the STM32
+# flashing tools, clang (libFuzzer harnesses).
+APT_PACKAGES ?= build-essential clang openssl gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf gcc-xtensa-lx106 libffi-dev pkg-config libmosquitto-dev mosquitto stm32flash dfu-util
 
 # Every pip call: quiet, pinned by constraints.txt (typing-extensions), its whole output
 # in $(SETUP_LOG) (the last step's); only when pip fails is the log's tail printed, with the log's path.
@@ -24,7 +26,7 @@ PIP = @pip_q() { echo "pip install $$*  (log: $(SETUP_LOG))"; \
 # stamps, so setup installs again (make reads a stamp's time once, hence the sub-make).
 VENV_WORKS = $(VENV)/bin/squeezeedge --help >/dev/null 2>&1
 
-.PHONY: setup system-packages bench-deps demo test bench clean
+.PHONY: setup system-packages bench-deps demo test bench fuzz clean
 
 setup: system-packages
 	@$(VENV_WORKS) || rm -f $(VENV)/.installed $(VENV)/.bench-installed
@@ -70,6 +72,11 @@ test: bench-deps
 # SqueezeEdge against its peers: benchmarks/RESULTS.md and its plots. Options: BENCH_ARGS=...
 bench: bench-deps
 	$(VENV)/bin/squeezeedge bench $(BENCH_ARGS)
+
+# The firmware core's libFuzzer harnesses (firmware/fuzz), longer than the 20 s each of `make test`.
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -q -s tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

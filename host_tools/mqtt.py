@@ -41,6 +41,7 @@ from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError,
 
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONNECT_TIMEOUT = 5.0
+SEND_WINDOW = 32  # `mqtt send`: requests in flight at once (answers still print in input order)
 
 
 # ---- topics and URLs ----
@@ -317,7 +318,17 @@ def publish_request(client, topic: str, payload: bytes, expiry: int | None):
 class MqttTransport(Transport):
     """The line protocol over MQTT: every line written is published on the device's cmd topic
     (QoS 1); every result message is a line read. ``request``/``command``/``classify_json``
-    are the base class's; request ids are unique per client because the result topic is shared."""
+    are the base class's; request ids are unique per client because the result topic is shared.
+
+    Across a broker restart nothing is lost on our side: the session is persistent (answers the
+    broker holds for us while we reconnect are kept, on a broker with persistence), paho sends
+    requests published while disconnected after it reconnects, and the subscription is renewed
+    on every connect (a broker without persistence forgets it). What the broker itself dropped
+    cannot come back: ``print_answers`` reports those requests as lost, by id. ``close()`` ends
+    the session, so the broker keeps nothing of ours."""
+
+    ordered = False  # the result topic is shared: an answer without id may be another client's
+    lost_means_error = True
 
     def __init__(self, broker: "str | BrokerSettings | None", device: str, timeout: float = CONNECT_TIMEOUT,
                  expiry: int | None = request_expiry(DEFAULT_TIMEOUT)):
@@ -328,6 +339,7 @@ class MqttTransport(Transport):
         self.url = self.settings.url
         self.expiry = expiry  # seconds a request may wait at the broker (MQTT 5); None: no expiry
         prefix = uuid.uuid4().hex[:10]
+        self._client_id = f"se-tool-{prefix}"
         self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
         self._inbox: queue.Queue[bytes] = queue.Queue()
         subscribed = threading.Event()
@@ -336,7 +348,14 @@ class MqttTransport(Transport):
             if msg.topic == self.topics["result"]:
                 self._inbox.put(bytes(msg.payload).replace(b"\n", b" ") + b"\n")
 
-        self.client = connect_client(self.settings, on_message=on_message, timeout=timeout)
+        def on_reconnect(c, userdata, flags, reason_code, properties):
+            if not reason_code.is_failure:
+                c.subscribe(self.topics["result"], qos=1)
+                self.connected_since = time.monotonic()
+
+        self.client = connect_client(self.settings, client_id=self._client_id, on_message=on_message,
+                                     timeout=timeout, clean_session=False)
+        self.client.on_connect = on_reconnect
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.subscribe(self.topics["result"], qos=1)
         if not subscribed.wait(timeout):
@@ -344,9 +363,12 @@ class MqttTransport(Transport):
             raise MqttError(f"{self.url}: the broker did not confirm the subscription to {self.topics['result']}")
 
     def _write(self, data: bytes) -> None:
+        import paho.mqtt.client as mqtt
+
         payload = data[:-1] if data.endswith(b"\n") else data
         info = publish_request(self.client, self.topics["cmd"], payload, self.expiry)
-        if info.rc != 0:
+        # NO_CONN: paho keeps the QoS 1 message and sends it when it has reconnected
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise MqttError(f"{self.url}: publish failed (rc {info.rc}); the broker went away")
 
     def _read(self, timeout: float) -> bytes:
@@ -361,13 +383,9 @@ class MqttTransport(Transport):
             except queue.Empty:
                 return b"".join(parts)
 
-    def read_line(self, timeout: float = DEFAULT_TIMEOUT, *, budget: float | None = None) -> bytes:
-        try:
-            return super().read_line(timeout, budget=budget)
-        except TransportError:
-            waited = seconds(timeout if budget is None else budget)
-            raise MqttError(f"no answer from device {self.device!r} via {self.url} within {waited}: is it "
-                            f"online? (`squeezeedge mqtt listen --device {self.device}` shows its status)") from None
+    def no_answer(self, timeout: float) -> MqttError:
+        return MqttError(f"no answer from device {self.device!r} via {self.url} within {seconds(timeout)}: is it "
+                         f"online? (`squeezeedge mqtt listen --device {self.device}` shows its status)")
 
     def status(self, timeout: float = 1.0) -> str | None:
         """The device's retained status ("online"/"offline"), None if it never announced itself."""
@@ -378,6 +396,12 @@ class MqttTransport(Transport):
             self.client.disconnect()
             self.client.loop_stop()
         except Exception:  # noqa: BLE001 - closing must not raise
+            pass
+        try:  # a clean connect with our client id ends the persistent session at the broker
+            ender = connect_client(self.settings, client_id=self._client_id, timeout=2.0)
+            ender.disconnect()
+            ender.loop_stop()
+        except Exception:  # noqa: BLE001 - the broker may be gone; its sessions then go with it
             pass
 
 
@@ -510,7 +534,7 @@ def cmd_mqtt_send(args) -> int:
     try:
         settings = settings_from_args(args)
         with MqttTransport(settings, args.device, expiry=request_expiry(args.timeout)) as t:
-            return print_answers(t, args)
+            return print_answers(t, args, window=SEND_WINDOW)
     except (TransportError, ValueError) as e:
         print(f"mqtt send: {mask(str(e))}", file=sys.stderr)
         return 2

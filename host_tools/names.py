@@ -35,9 +35,10 @@ def add_requests(names: HomeNames) -> list[dict]:
     return [{"cmd": "names_add", "kind": kind, "text": text} for kind, text in names.entries]
 
 
-def push_names(transport: Transport, names: HomeNames, progress: bool = False) -> int:
+def push_names(transport: Transport, names: HomeNames, progress: bool = False, notes: list[str] | None = None) -> int:
     """Replace the device's names by ``names``; return how many distinct names it holds.
-    Raises NamesError naming the first entry the device refused (the rest are not sent)."""
+    Raises NamesError naming the first entry the device refused (the rest are not sent).
+    ``notes`` receives one sentence per name the device kept under an earlier kind."""
     reply = transport.request({"cmd": "names_clear"})
     if "error" in reply:
         raise DeviceError(reply)
@@ -47,6 +48,9 @@ def push_names(transport: Transport, names: HomeNames, progress: bool = False) -
         if "error" in reply:
             raise NamesError(f"the device refused {request['kind']} {request['text']!r}: {reply['error']}")
         count = reply["names"]
+        if "note" in reply and notes is not None:
+            notes.append(f"{request['kind']} {request['text']!r} was not added: the device already holds that name "
+                         f"as {reply.get('kept_kind') or 'another kind'} (a name can have one kind; rename one of them)")
     return count
 
 
@@ -95,7 +99,10 @@ def cmd_names(args) -> int:
         transport.resync()
     else:
         raise NamesError("say where the device is: --port URL (serial) or --broker URL --device ID (MQTT)")
+    notes: list[str] = []
     with transport:
-        count = push_names(transport, names, progress=sys.stderr.isatty())
+        count = push_names(transport, names, progress=sys.stderr.isatty(), notes=notes)
+    for note in notes:
+        print(f"names push: {note}", file=sys.stderr)
     print(f"the device now knows {count} names ({len(names)} sent)")
     return 0

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import queue
 import sys
+import threading
 import time
 
 from .models.decode import Answer
@@ -41,11 +43,22 @@ class DeviceError(RuntimeError):
 
 
 class Transport:
-    """A line-oriented byte stream to a device. Subclasses implement ``_write`` and ``_read``."""
+    """A line-oriented byte stream to a device. Subclasses implement ``_write`` and ``_read``.
+
+    ``ordered``: answers come back in request order on a link of our own (a serial line), so an
+    error answer without an id (the device could not read it: PROTOCOL.md, "Errors") belongs to
+    the oldest request waiting. ``lost_means_error``: a request left unanswered is reported as a
+    "lost" error line and the others go on (MQTT, where a broker may drop messages), instead of
+    ending the run as a device that does not answer. ``connected_since``: when the link last
+    (re)connected; a request's wait counts from then at the earliest."""
+
+    ordered = True
+    lost_means_error = False
 
     def __init__(self):
         self._buf = bytearray()
         self._ids = itertools.count(1)
+        self.connected_since = time.monotonic()
 
     # -- to implement --
     def _write(self, data: bytes) -> None:
@@ -76,9 +89,13 @@ class Transport:
                 return line
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TransportError(f"no answer within {seconds(timeout if budget is None else budget)}: is the "
-                                     "device running the SqueezeEdge firmware, at this port and baud rate?")
+                raise self.no_answer(timeout if budget is None else budget)
             self._buf += self._read(min(left, 0.5))
+
+    def no_answer(self, timeout: float) -> TransportError:
+        """The error for a device that did not answer within ``timeout`` seconds."""
+        return TransportError(f"no answer within {seconds(timeout)}: is the device running the SqueezeEdge "
+                              "firmware, at this port and baud rate?")
 
     def drain(self, quiet: float = 0.05) -> None:
         """Forget pending input (stale answers of an earlier client)."""
@@ -123,6 +140,32 @@ class Transport:
                 continue  # noise on the line (boot messages, a half line from before)
             if isinstance(reply, dict) and reply.get("id") == rid:
                 reply.pop("id")
+                return reply
+
+    def submit(self, obj: dict):
+        """Send one JSON request with a fresh id without waiting; return the id."""
+        rid = next(self._ids)
+        self.write_line(json.dumps({"id": rid, **obj}, ensure_ascii=False).encode("utf-8"))
+        return rid
+
+    def poll_reply(self, timeout: float) -> dict | None:
+        """The next answer object arriving within ``timeout`` seconds, or None."""
+        deadline = time.monotonic() + timeout
+        while True:
+            i = self._buf.find(b"\n")
+            if i < 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._buf += self._read(min(left, 0.5))
+                continue
+            line = bytes(self._buf[:i])
+            del self._buf[: i + 1]
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue  # noise on the line (boot messages)
+            if isinstance(reply, dict):
                 return reply
 
     def command(self, cmd: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
@@ -294,18 +337,89 @@ def add_send_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def print_answers(t: Transport, args) -> int:
-    """The body of ``send`` and ``mqtt send``: a device command, or each TEXT (or stdin line)
-    as one request; one JSON answer per line; exit status 1 if any answer is an error."""
+def _input_lines(args) -> "queue.Queue[bytes | None]":
+    """Each TEXT, or each stdin line as soon as it arrives (a reader thread: `tail -f | send` is
+    answered line by line), then None."""
+    lines: queue.Queue = queue.Queue()
+    if args.text:
+        for text in args.text:
+            lines.put(text.encode("utf-8"))
+        lines.put(None)
+        return lines
+
+    def read():
+        for line in iter(sys.stdin.buffer.readline, b""):
+            lines.put(line.rstrip(b"\r\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, name="stdin", daemon=True).start()
+    return lines
+
+
+def lost_answer(rid, number: int, data: bytes, timeout: float) -> dict:
+    return {"id": rid, "line": number, "text": data.decode("utf-8", "replace"),
+            "error": f"no answer within {seconds(timeout)}: the request or its answer was lost (a broker that "
+                     "restarts without persistence drops the messages it holds); send it again if it must run",
+            "code": "lost"}
+
+
+def print_answers(t: Transport, args, window: int = 1) -> int:
+    """The body of ``send`` and ``mqtt send``: a device command, or each TEXT (or stdin line, read
+    as it comes) as one request, up to ``window`` of them in flight; one JSON answer per line in
+    input order; exit status 1 if any answer is an error. On a transport that loses messages
+    (``lost_means_error``) a request unanswered ``--timeout`` seconds after it was sent (or after
+    the last reconnect) gets an error line with code "lost" naming its id and input line, once the
+    device has answered anything; before that, silence means the device is not there (the
+    transport's ``no_answer`` error, as for a single request)."""
     if args.cmd:
         print(json.dumps(t.command(args.cmd, args.timeout), ensure_ascii=False), flush=True)
         return 0
-    texts = [s.encode("utf-8") for s in args.text] or [line.rstrip(b"\r\n") for line in sys.stdin.buffer]
-    failed = 0
-    for data in texts:
-        reply = t.classify_json(data, args.timeout)
-        failed += "error" in reply
-        print(json.dumps(reply, ensure_ascii=False), flush=True)
+    lines = _input_lines(args)
+    pending: dict = {}  # id -> [input line number, bytes, sent at, answer or None], in input order
+    failed = lost = number = 0
+    done = answered = False
+    while not done or pending:
+        while not done and len(pending) < window and not any(isinstance(k, tuple) for k in pending):
+            try:
+                data = lines.get(timeout=0.02) if pending else lines.get()
+            except queue.Empty:
+                break
+            if data is None:
+                done = True
+                break
+            number += 1
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:  # JSON cannot carry it: sent raw, after every earlier answer
+                pending[("raw", number)] = [number, data, time.monotonic(), None]
+                break
+            pending[t.submit({"text": data.decode("utf-8")})] = [number, data, time.monotonic(), None]
+        first_key = next(iter(pending), None)
+        if isinstance(first_key, tuple):  # a raw line is next: everything before it is printed
+            entry = pending[first_key]
+            entry[3] = t.classify_json(entry[1], args.timeout)
+        elif pending:
+            reply = t.poll_reply(0.05)
+            if reply is not None:
+                rid = reply.pop("id", None)
+                if rid is None and "error" in reply and t.ordered:
+                    rid = next((k for k, e in pending.items() if e[3] is None), None)
+                if rid in pending and pending[rid][3] is None:
+                    pending[rid][3] = reply
+                    answered = True
+            now = time.monotonic()
+            for rid, entry in pending.items():
+                if entry[3] is None and now > max(entry[2], t.connected_since) + args.timeout:
+                    if not (t.lost_means_error and answered):  # nothing ever came back: the device is not there
+                        raise t.no_answer(args.timeout)
+                    entry[3] = lost_answer(rid, entry[0], entry[1], args.timeout)
+                    lost += 1
+        while pending and next(iter(pending.values()))[3] is not None:
+            reply = pending.pop(next(iter(pending)))[3]
+            failed += "error" in reply
+            print(json.dumps(reply, ensure_ascii=False), flush=True)
+    if lost:
+        print(f"{lost} request(s) got no answer: each is an error line with code \"lost\" and its id", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -283,3 +283,112 @@ def test_shipped_model_matches_reference():
     if not DEFAULT_MODEL.is_file():
         pytest.skip(f"no shipped model at {DEFAULT_MODEL}")
     _compare_model_on_held_out(IntModel.load(DEFAULT_MODEL), None)  # all ~1300
+
+
+# ---- issue 15: many TCP clients, and errors that keep the request's id ----
+
+def _ask(url: str, line: bytes, timeout: float = 60) -> dict:
+    s = _raw(url)
+    s.settimeout(timeout)
+    try:
+        s.sendall(line + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            assert chunk, f"the emulator closed the connection without answering {line[:40]!r}"
+            data += chunk
+        return json.loads(data)
+    finally:
+        s.close()
+
+
+def test_fifty_concurrent_tcp_clients_with_one_idle_are_all_served(binary):
+    """An idle client (connected, half a line sent, then silent), a client that never reads, and
+    50 clients asking at the same time: every one of the 50 gets its own answer."""
+    import concurrent.futures
+
+    with Emulator(binary, "tcp:0") as emu:
+        idle = _raw(emu.url)
+        idle.sendall(b'{"id": "idle", "text": "turn o')
+        greedy = _raw(emu.url)  # asks a lot, reads nothing
+        greedy.sendall(b"turn on the light\n" * 2000)
+        texts = fw.held_out_texts()[:50]
+        with concurrent.futures.ThreadPoolExecutor(50) as pool:
+            replies = list(pool.map(lambda it: _ask(emu.url, json.dumps({"id": it[0], "text": it[1]}).encode()),
+                                    enumerate(texts)))
+        assert [r["id"] for r in replies] == list(range(50))
+        assert [r["text"] for r in replies] == texts
+        idle.close()
+        greedy.close()
+        assert emu.alive()
+
+
+def test_an_idle_tcp_client_is_closed_after_the_idle_timeout(binary):
+    with Emulator(binary, "tcp:0", args=["--tcp", "0", "--idle-timeout", "0.5"]) as emu:
+        s = _raw(emu.url)
+        s.settimeout(30)
+        assert s.recv(1) == b"", "the emulator kept an idle client past --idle-timeout"
+        assert _ask(emu.url, b'{"id": 1, "cmd": "ping"}') == {"id": 1, "pong": True}
+
+
+@pytest.mark.parametrize("line, code, rid", [
+    (b'{"id": "c1", "cmd": "' + b"x" * 40 + b'"}', "unknown_command", "c1"),
+    (b'{"id": "n1", "text": {"nested": 1}}', "bad_json", "n1"),
+    (b'{"text": ["a"], "id": "n2"}', "bad_json", "n2"),
+    (b'{"id": "l1", "text": "' + b"a" * 5000 + b'"}', "line_too_long", "l1"),
+    (b'{"id": 77, "text": "\\ud800"}', "bad_json", 77),
+])
+def test_every_error_answer_keeps_the_request_id(binary, line, code, rid):
+    (reply,) = run_stdio(binary, line + b"\n")
+    assert (reply["code"], reply.get("id")) == (code, rid), reply
+
+
+def test_an_id_that_cannot_be_read_gives_an_answer_without_id(binary):
+    lines = [b'{"id": {"a": 1}, "text": "x"}', b'{"id": "' + b"i" * 100 + b'", "text": "x"}',
+             b'{"text": "' + b"a" * 5000 + b'", "id": 5}']  # the id is past the line buffer
+    replies = run_stdio(binary, b"\n".join(lines) + b"\n")
+    assert [("id" in r, r["code"]) for r in replies] == [(False, "bad_json"), (False, "bad_json"),
+                                                        (False, "line_too_long")]
+
+
+def test_send_reports_a_device_error_at_once(tcp_emulator):
+    """`squeezeedge send` of a line the device refuses: the error answer, matched by id, comes back
+    at once (not after --timeout, blaming the device)."""
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "squeezeedge", "send", "--port", tcp_emulator.url, "--timeout", "600",
+                        "a" * 5000], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert json.loads(r.stdout)["code"] == "line_too_long"
+
+
+def test_send_streams_stdin_answering_each_line_before_eof(tcp_emulator):
+    """`tail -f log | squeezeedge send`: each line is answered while stdin stays open."""
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "squeezeedge", "send", "--port", tcp_emulator.url],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for text in ["turn off the kitchen lights", "what time is it", "\u00e9 bad \\"]:
+            proc.stdin.write(text.encode() + b"\n")
+            proc.stdin.flush()
+            line = _readline_within(proc.stdout, 120)
+            assert json.loads(line)["text"] == text  # answered while stdin is still open
+        assert proc.poll() is None
+        proc.stdin.close()
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _readline_within(stream, timeout: float) -> bytes:
+    """A line of a subprocess's output, or a clear failure if none comes within a generous timeout."""
+    import threading
+
+    box: list[bytes] = []
+    reader = threading.Thread(target=lambda: box.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert box and box[0], f"no answer line within {timeout} s while stdin stayed open"
+    return box[0]

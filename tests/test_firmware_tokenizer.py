@@ -149,7 +149,7 @@ def test_core_is_strict_portable_c99(cc, tmp_path):
 # ---- the home's names (firmware/core/se_names.c == models/gazetteer.py Gazetteer) ----
 
 # se_name_result_t (se_names.h)
-ADDED, DUPLICATE, BAD_KIND, NO_PLACEHOLDERS, NO_WORDS, UNREADABLE = range(6)
+ADDED, DUPLICATE, BAD_KIND, NO_PLACEHOLDERS, NO_WORDS, UNREADABLE, FULL, OTHER_KIND = range(8)
 # Kinds the C side must accept or refuse exactly as Python: every model kind, domains without a
 # placeholder of their own (→ [name]), and near misses.
 EXTRA_KINDS = ["name:camera", "name:", "name:weather", "name:todo", "Area", "room", "names", "", "nam", "name;light",
@@ -215,9 +215,16 @@ def c_names_tokenize(binary, names, inputs, tmp_path):
 
 def py_names_tokenize(max_len: int, names, inputs):
     """What the Python reference does: each name added alone (refusals recorded, not raised)."""
-    from squeezeedge.models.gazetteer import Gazetteer, HomeNames, NamesError
+    from squeezeedge.models.gazetteer import Gazetteer, HomeNames, NamesError, model_kind, placeholder
 
     tok = WordPieceTokenizer(list(names_vocab()), max_len)
+    ids = {p: i for i, p in enumerate(tok.vocab)}
+
+    def kept_elsewhere(kind: str, text: str) -> bool:
+        """A duplicate the reference keeps under another placeholder (the device adds a note)."""
+        kept = g.apply(tok.encode(text.encode("utf-8"))).ids
+        return len(kept) == 2 and kept[1] != ids[placeholder(model_kind(tok.vocab, kind))]
+
     g = Gazetteer(tok, HomeNames())
     reasons = {"unknown kind": BAD_KIND, "trained without home names": NO_PLACEHOLDERS, "has no words": NO_WORDS,
                "too long or has characters": UNREADABLE}
@@ -226,7 +233,7 @@ def py_names_tokenize(max_len: int, names, inputs):
         before = len(g)
         try:
             g.add(kind, text)
-            results.append(ADDED if len(g) > before else DUPLICATE)
+            results.append(ADDED if len(g) > before else OTHER_KIND if kept_elsewhere(kind, text) else DUPLICATE)
         except NamesError as e:
             results.append(next(code for key, code in reasons.items() if key in str(e)))
     encs = [g.apply(tok.encode(d)) if len(g) else tok.encode(d) for d in inputs]

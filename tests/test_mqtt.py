@@ -1,5 +1,5 @@
 """The host emulator over MQTT, end to end with real brokers: mosquitto (started here on a free
-port; skipped if the binary is missing) and the in-process amqtt broker. Answers equal the
+port; a missing mosquitto fails with the apt-get line to run) and the in-process amqtt broker. Answers equal the
 integer reference; retained status with a last will; Home Assistant discovery; a broker restart
 loses no QoS 1 request."""
 
@@ -17,18 +17,21 @@ import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 
 import fw_support as fw
+import squeezeedge.mqtt as mqtt_mod
 from squeezeedge.classify import classify_line
 from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
 from squeezeedge.models.model_file import IntModel
 
-mqtt_mod = pytest.importorskip("squeezeedge.mqtt")
-paho = pytest.importorskip("paho.mqtt.client")
 
-pytestmark = pytest.mark.skipif(not Path("/usr/include/mosquitto.h").exists(),
-                                reason="libmosquitto-dev is not installed (apt-get install libmosquitto-dev)")
+@pytest.fixture(scope="module", autouse=True)
+def libmosquitto_dev():
+    assert Path("/usr/include/mosquitto.h").exists(), \
+        "libmosquitto-dev is not installed (the MQTT emulator needs it): apt-get install -y libmosquitto-dev"
+
 
 N_SENTENCES = 120
 
@@ -42,13 +45,14 @@ def free_port() -> int:
 class Mosquitto:
     """A mosquitto broker on 127.0.0.1:port with persistence in a temp directory."""
 
-    def __init__(self):
+    def __init__(self, persistence: bool = True):
         self.port = free_port()
         # not under pytest's 0700 tmp tree: mosquitto started as root drops to the mosquitto user
         tmp = self.dir = Path(tempfile.mkdtemp(prefix="se-mosquitto-"))
         self.dir.chmod(0o777)
         self.conf = tmp / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\nset_tcp_nodelay true\n"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             f"persistence {'true' if persistence else 'false'}\nset_tcp_nodelay true\n"
                              f"persistence_location {tmp}/\nautosave_interval 1\n")
         self.proc: subprocess.Popen | None = None
         self.url = f"mqtt://127.0.0.1:{self.port}"
@@ -78,8 +82,7 @@ class Mosquitto:
 
 @pytest.fixture(scope="module")
 def mosquitto(tmp_path_factory):
-    if shutil.which("mosquitto") is None:
-        pytest.skip("the mosquitto binary is missing (apt-get install mosquitto)")
+    _mosquitto_binary()
     b = Mosquitto().start()
     yield b
     b.remove()
@@ -238,8 +241,7 @@ def test_clean_stop_says_offline(amqtt_broker):
 
 
 def test_broker_restart_loses_no_request(ref):
-    if shutil.which("mosquitto") is None:
-        pytest.skip("the mosquitto binary is missing")
+    _mosquitto_binary()
     broker = Mosquitto().start()
     device = "restart"
     t = mqtt_mod.topics(device)
@@ -339,8 +341,8 @@ def test_broker_urls_and_credentials(tmp_path):
 def test_credentials_from_url_and_config_file(tmp_path):
     """A broker that wants a password: the tools take it from the URL, the emulator from its
     --config file (broker, device, username, password) or, via the tools, a private temp file."""
-    if shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None:
-        pytest.skip("mosquitto / mosquitto_passwd missing")
+    _mosquitto_binary()
+    assert shutil.which("mosquitto_passwd"), "mosquitto_passwd is missing: apt-get install -y mosquitto"
     broker = Mosquitto()
     pw = broker.dir / "passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(pw), "se", "s3cr:t@"], check=True, capture_output=True)
@@ -399,3 +401,114 @@ def test_emulate_cli_with_local_broker():
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0  # emulator and broker stop within bounded timeouts (a loaded CI box is slow)
+
+
+# ---- issue 15: a broker restart under load; streaming stdin ----
+
+N_LOAD = 2000
+
+
+def _mosquitto_binary() -> str:
+    path = shutil.which("mosquitto")
+    assert path, "the mosquitto binary is missing: apt-get install -y mosquitto"
+    return path
+
+
+def _restart_under_load(persistence: bool) -> tuple[list[dict], list[str], int]:
+    """`squeezeedge mqtt send` of N_LOAD QoS 1 requests from a pipe. After the first half is
+    answered the device is frozen and the broker restarts; the second half is published while the
+    device is away (so it waits at the broker), then the device thaws. Returns the answer lines,
+    the texts sent and the exit status."""
+    import sys
+
+    _mosquitto_binary()
+    broker = Mosquitto(persistence=persistence).start()
+    device = f"load{int(persistence)}x{os.getpid()}"
+    t = mqtt_mod.topics(device)
+    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, device)
+    texts = [sentences()[i % N_SENTENCES] for i in range(N_LOAD)]
+    proc = subprocess.Popen([sys.executable, "-m", "squeezeedge", "mqtt", "send", "--device", device,
+                             "--broker", broker.url, "--timeout", "10"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
+    reader.start()
+    spy = None
+    try:
+        half = N_LOAD // 2
+        proc.stdin.write(b"".join(x.encode() + b"\n" for x in texts[:half]))
+        proc.stdin.flush()
+        deadline = time.monotonic() + 300
+        while len(out) < half:
+            assert time.monotonic() < deadline and proc.poll() is None, f"mqtt send answered {len(out)} of {half}"
+            time.sleep(0.05)
+        os.kill(emu.proc.pid, signal.SIGSTOP)  # away: what is published from now on waits at the broker
+        broker.stop()
+        broker.start()
+        spy = Collector(broker.url, [t["cmd"]])
+        proc.stdin.write(b"".join(x.encode() + b"\n" for x in texts[half:]))
+        proc.stdin.close()
+        deadline = time.monotonic() + 120
+        while len(spy.messages) < 20:
+            assert time.monotonic() < deadline, "mqtt send published nothing after the broker restarted"
+            time.sleep(0.05)
+        os.kill(emu.proc.pid, signal.SIGCONT)
+        status = proc.wait(600)
+        reader.join(60)
+        return [json.loads(line) for line in out], texts, status
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if spy is not None:
+            spy.close()
+        if emu.alive():
+            os.kill(emu.proc.pid, signal.SIGCONT)
+        emu.stop()
+        broker.remove()
+
+
+def test_broker_restart_with_persistence_loses_none_of_2000_requests():
+    answers, texts, status = _restart_under_load(persistence=True)
+    print(f"\nwith persistence: {sum('intent' in a for a in answers)} of {len(texts)} answered")
+    assert len(answers) == len(texts)
+    assert [a.get("code") for a in answers if "error" in a] == [], [a.get("line") for a in answers if "error" in a]
+    assert [a["text"] for a in answers] == texts
+    assert status == 0
+
+
+def test_broker_restart_without_persistence_reports_every_lost_request():
+    """Messages the broker held die with it; each request left unanswered comes back as an error
+    line with code "lost", its id and its input line, and the exit status is not 0."""
+    answers, texts, status = _restart_under_load(persistence=False)
+    assert len(answers) == len(texts)  # one line per request: its answer or its loss
+    lost = [a for a in answers if a.get("code") == "lost"]
+    print(f"\nwithout persistence: {len(lost)} of {len(texts)} requests lost, each reported by id")
+    assert lost, "the frozen device's queued requests should have died with the broker"
+    assert all(a["id"] and a["text"] == texts[a["line"] - 1] for a in lost)
+    assert [a["line"] for a in lost] == sorted({a["line"] for a in lost})
+    assert [a["text"] for a in answers] == texts
+    assert status == 1
+
+
+def test_mqtt_send_streams_stdin(amqtt_broker):
+    import sys
+
+    device = "streamer"
+    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, amqtt_broker.url, device)
+    proc = subprocess.Popen([sys.executable, "-m", "squeezeedge", "mqtt", "send", "--device", device,
+                             "--broker", amqtt_broker.url], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        for text in ["turn off the kitchen lights", "pause the music"]:
+            proc.stdin.write(text.encode() + b"\n")
+            proc.stdin.flush()
+            box: list[bytes] = []
+            reader = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
+            reader.start()
+            reader.join(120)
+            assert box and json.loads(box[0])["text"] == text, "no answer while stdin stayed open"
+        proc.stdin.close()
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        emu.stop()

@@ -236,3 +236,25 @@ def test_names_push_cli_tells_a_running_device_the_example_home(tmp_path, model,
             assert fw.mismatches(engine, ReferenceEngine(model, all_names), ["start the roomba in the sunroom"]) == []
         r = subprocess.run([*cli, "push", str(home)], capture_output=True, timeout=120)
         assert r.returncode == 2 and "--port URL" in r.stderr.decode()
+
+
+def test_a_name_readded_under_another_kind_is_reported(model, tmp_path):
+    """The first kind stays (as in the reference), but the device says so, and `names push`
+    shows it; the same name again under the same kind stays silent."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "home.json"
+    home.write_text(json.dumps({"area": ["sunroom", "Sunroom"], "floor": ["sunroom"]}))
+    with Emulator(build_emulator(prepare_package(model)), "tcp:0") as emu:
+        r = subprocess.run([sys.executable, "-m", "squeezeedge", "names", "push", str(home), "--port", emu.url],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert r.stderr.strip() == ("names push: floor 'sunroom' was not added: the device already holds that name "
+                                    "as area (a name can have one kind; rename one of them)")
+        assert "knows 1 names (3 sent)" in r.stdout
+        with open_transport(emu.url) as t:
+            again = t.request({"cmd": "names_add", "kind": "name:light", "text": "SUNROOM"})
+            assert again["names"] == 1 and again["kept_kind"] == "area" and "first kind stays" in again["note"]
+            same = t.request({"cmd": "names_add", "kind": "area", "text": "sunroom"})
+            assert same == {"names": 1}

@@ -234,6 +234,14 @@ static int parse_scalar(cursor_t *c, const char **why) {
   return 0;
 }
 
+/* An id is echoed as written, so it must be short and valid UTF-8 (the answer stays JSON). */
+static int id_acceptable(const uint8_t *raw, int32_t len, const char **why) {
+  int32_t bad;
+  if (len > SE_JSON_MAX_ID) { *why = "id too long"; return 0; }
+  if (!se_utf8_valid(raw, len, &bad)) { *why = "id is not valid UTF-8"; return 0; }
+  return 1;
+}
+
 se_status_t se_json_parse_request(const uint8_t *line, int32_t n, uint8_t *text_buf, int32_t text_cap,
                                   se_request_t *req, const char **why) {
   cursor_t c;
@@ -271,11 +279,17 @@ se_status_t se_json_parse_request(const uint8_t *line, int32_t n, uint8_t *text_
         req->text = text_buf;
         req->has_text = 1;
       } else if (strcmp((const char *)key, "cmd") == 0 && c.i < c.n && c.s[c.i] == '"') {
-        uint8_t tmp[sizeof req->cmd];
-        int32_t clen = 0;
-        if (!parse_string(&c, tmp, (int32_t)sizeof tmp - 1, &clen, why)) { *why = "unknown command"; return SE_STATUS_PARSE; }
-        memcpy(req->cmd, tmp, (size_t)clen);
-        req->cmd[clen] = 0;
+        /* measure first: a command too long to be one we know is "unknown_command" (answered with
+         * the request's id), not a JSON error */
+        int32_t at = c.i, clen = 0;
+        if (!parse_string(&c, NULL, 0, &clen, why)) return SE_STATUS_PARSE;
+        req->cmd[0] = 0;
+        if (clen < (int32_t)sizeof req->cmd) {
+          c.i = at;
+          if (!parse_string(&c, (uint8_t *)req->cmd, (int32_t)sizeof req->cmd - 1, &clen, why)) return SE_STATUS_PARSE;
+          req->cmd[clen] = 0;
+          if (strlen(req->cmd) != (size_t)clen) req->cmd[0] = 0; /* "\u0000" inside: no command has one */
+        }
         req->has_cmd = 1;
       } else if (strcmp((const char *)key, "kind") == 0 && c.i < c.n && c.s[c.i] == '"') {
         /* measure first: an overlong kind is the caller's "unknown kind", not a JSON error */
@@ -292,9 +306,7 @@ se_status_t se_json_parse_request(const uint8_t *line, int32_t n, uint8_t *text_
       } else {
         if (!parse_scalar(&c, why)) return SE_STATUS_PARSE;
         if (strcmp((const char *)key, "id") == 0) {
-          int32_t bad;
-          if (c.i - vstart > SE_JSON_MAX_ID) { *why = "id too long"; return SE_STATUS_PARSE; }
-          if (!se_utf8_valid(c.s + vstart, c.i - vstart, &bad)) { *why = "id is not valid UTF-8"; return SE_STATUS_PARSE; }
+          if (!id_acceptable(c.s + vstart, c.i - vstart, why)) return SE_STATUS_PARSE;
           req->id = (const char *)(c.s + vstart);
           req->id_len = c.i - vstart;
         } else if (strcmp((const char *)key, "text") == 0 || strcmp((const char *)key, "cmd") == 0 ||
@@ -313,4 +325,50 @@ se_status_t se_json_parse_request(const uint8_t *line, int32_t n, uint8_t *text_
   skip_ws(&c);
   if (c.i != c.n) { *why = "trailing bytes after the object"; return SE_STATUS_PARSE; }
   return SE_STATUS_OK;
+}
+
+/* Walks the bytes as JSON tokens without judging the structure: strings are skipped whole (so a
+ * brace or "id" inside one is not taken for structure), brackets only move the depth. A key is a
+ * string at depth 1 followed by ':'. The last acceptable id wins, as in se_json_parse_request. */
+int se_json_find_id(const uint8_t *line, int32_t n, const char **id, int32_t *id_len) {
+  cursor_t c;
+  const char *why;
+  int32_t depth = 0;
+  int found = 0;
+  if (!line || n <= 0 || !id || !id_len) return 0;
+  c.s = line; c.n = n; c.i = 0;
+  skip_ws(&c);
+  if (c.i >= c.n || c.s[c.i] != '{') return 0;
+  while (c.i < c.n) {
+    uint8_t b = c.s[c.i];
+    if (b == '"') {
+      int32_t start = c.i;
+      cursor_t v;
+      /* past a string that does not end, nothing can be told apart from string contents */
+      if (!parse_string(&c, NULL, 0, NULL, &why)) break;
+      if (depth != 1 || c.i - start != 4 || memcmp(c.s + start, "\"id\"", 4) != 0) continue;
+      v = c;
+      skip_ws(&v);
+      if (v.i >= v.n || v.s[v.i] != ':') continue; /* "id" as a value, not a key */
+      v.i++;
+      skip_ws(&v);
+      {
+        int32_t vstart = v.i, vend;
+        if (!parse_scalar(&v, &why)) continue;
+        vend = v.i;
+        skip_ws(&v);
+        /* a value the line's end may have cut ("12" of "123") is not an id */
+        if (v.i >= v.n || (v.s[v.i] != ',' && v.s[v.i] != '}')) continue;
+        if (!id_acceptable(v.s + vstart, vend - vstart, &why)) continue;
+        *id = (const char *)(v.s + vstart);
+        *id_len = vend - vstart;
+        found = 1;
+      }
+      continue;
+    }
+    if (b == '{' || b == '[') depth++;
+    else if (b == '}' || b == ']') depth--;
+    c.i++;
+  }
+  return found;
 }

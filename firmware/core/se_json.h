@@ -35,7 +35,7 @@ typedef struct {
   uint8_t *text;       /* unescaped "text" bytes (caller buffer), valid when has_text */
   int32_t text_len;
   int has_text;
-  char cmd[16];        /* "cmd" value (NUL-terminated), valid when has_cmd */
+  char cmd[16];        /* "cmd" value (NUL-terminated), valid when has_cmd; "" when too long to be a command */
   int has_cmd;
   char kind[SE_JSON_MAX_KIND + 1]; /* "kind" value, NUL-terminated when kind_len <= SE_JSON_MAX_KIND */
   int32_t kind_len;    /* its length in bytes (may exceed SE_JSON_MAX_KIND: then kind is "") */
@@ -48,5 +48,11 @@ typedef struct {
  * Returns SE_STATUS_OK or SE_STATUS_PARSE; *why gets a short static reason on failure. */
 se_status_t se_json_parse_request(const uint8_t *line, int32_t n, uint8_t *text_buf, int32_t text_cap,
                                   se_request_t *req, const char **why);
+
+/* The request's id when se_json_parse_request refused the line (a nested value, a bad string
+ * after the id) or the line was cut to the buffer: the value of the top-level key "id", if it is
+ * a whole scalar (followed by ',' or '}') that the parser would accept as an id. Returns 1 and
+ * points *id into line when there is one; 0 otherwise (the answer then has no id). */
+int se_json_find_id(const uint8_t *line, int32_t n, const char **id, int32_t *id_len);
 
 #endif /* SE_JSON_H */

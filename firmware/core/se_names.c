@@ -106,7 +106,7 @@ se_status_t se_names_add(se_names_t *names, const se_meta_t *meta, const uint8_t
   }
   pos = lower_bound(names, scratch->ids + 1, n, &found);
   if (found) {
-    *result = SE_NAME_DUPLICATE;
+    *result = names->entries[pos].placeholder == placeholder ? SE_NAME_DUPLICATE : SE_NAME_OTHER_KIND;
     return SE_STATUS_OK;
   }
   if (names->n >= names->cap || n > names->ids_cap - names->n_ids) {
@@ -122,6 +122,31 @@ se_status_t se_names_add(se_names_t *names, const se_meta_t *meta, const uint8_t
   names->n++;
   *result = SE_NAME_ADDED;
   return SE_STATUS_OK;
+}
+
+int32_t se_names_find(const se_names_t *names, const int32_t *ids, int32_t n) {
+  int found;
+  int32_t pos;
+  if (!names || !ids || n < 1) return -1;
+  pos = lower_bound(names, ids, n, &found);
+  return found ? (int32_t)names->entries[pos].placeholder : -1;
+}
+
+/* Placeholders are whole-word pieces "[...]"; the lookup table maps pieces to ids, so the piece
+ * of an id is found by a scan (only an answer that names a kept kind needs it). */
+int32_t se_names_kind_of(const se_meta_t *meta, int32_t placeholder, char *buf, int32_t cap) {
+  int32_t k;
+  if (!meta || !buf || cap < 1) return -1;
+  for (k = 0; k < meta->n_lookup; ++k) {
+    const uint8_t *piece = meta->vocab_blob + meta->vocab_off[k];
+    int32_t len = (int32_t)(meta->vocab_off[k + 1] - meta->vocab_off[k]);
+    if (meta->vocab_cont[k] || (int32_t)meta->vocab_id[k] != placeholder) continue;
+    if (len < 3 || piece[0] != '[' || piece[len - 1] != ']' || len - 2 >= cap) return -1;
+    memcpy(buf, piece + 1, (size_t)(len - 2));
+    buf[len - 2] = 0;
+    return len - 2;
+  }
+  return -1;
 }
 
 se_status_t se_names_apply(const se_names_t *names, const se_meta_t *meta, se_tokens_t *tok) {

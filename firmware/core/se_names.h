@@ -29,15 +29,17 @@ typedef struct {
   int32_t cap, n;
 } se_names_t;
 
-/* What se_names_add did with a name. Only ADDED and DUPLICATE leave the caller without an error. */
+/* What se_names_add did with a name. Only ADDED, DUPLICATE and OTHER_KIND leave the caller
+ * without an error; OTHER_KIND deserves a word to the sender (its kind is not the one kept). */
 typedef enum {
   SE_NAME_ADDED = 0,
-  SE_NAME_DUPLICATE,       /* same tokens as a stored name: ignored, the first one wins */
+  SE_NAME_DUPLICATE,       /* same tokens and placeholder as a stored name: ignored, the first one wins */
   SE_NAME_BAD_KIND,        /* not area, floor, name or name:<domain> */
   SE_NAME_NO_PLACEHOLDERS, /* the model was trained without home names */
   SE_NAME_NO_WORDS,        /* the text gives no token */
   SE_NAME_UNREADABLE,      /* cut by max_len, or contains [UNK] */
-  SE_NAME_FULL             /* no room for another entry or for its ids */
+  SE_NAME_FULL,            /* no room for another entry or for its ids */
+  SE_NAME_OTHER_KIND       /* same tokens as a stored name of another placeholder: ignored, the first kind stays */
 } se_name_result_t;
 
 /* An empty table over ids[ids_cap] and entries[cap]. */
@@ -52,6 +54,14 @@ void se_names_clear(se_names_t *names);
  * *result says which. */
 se_status_t se_names_add(se_names_t *names, const se_meta_t *meta, const uint8_t *kind, int32_t kind_len,
                          const uint8_t *text, int32_t len, se_tokens_t *scratch, se_name_result_t *result);
+
+/* The placeholder token of the stored name spelled by ids[0..n), or -1 when none is stored. */
+int32_t se_names_find(const se_names_t *names, const int32_t *ids, int32_t n);
+
+/* The kind a placeholder token stands for, as its vocabulary piece without the brackets ("area",
+ * "name:light", "name"), NUL-terminated into buf[cap]; returns its length, or -1 if the id is not
+ * a placeholder piece or it does not fit. */
+int32_t se_names_kind_of(const se_meta_t *meta, int32_t placeholder, char *buf, int32_t cap);
 
 /* Rewrite tok (the output of se_tokenize) in place: every run of tokens that spells a stored name
  * and ends at a word end becomes the name's placeholder, its offsets covering the whole run.

@@ -9,10 +9,7 @@
 se_status_t se_protocol_init(se_protocol_t *p) {
   if (!p || !p->clf || !p->write || !p->line || !p->text_buf || !p->out) return SE_STATUS_NULL;
   if (p->line_cap < SE_PROTOCOL_MIN_LINE || p->out_cap < SE_PROTOCOL_MIN_OUT) return SE_STATUS_BUFFER;
-  p->line_len = 0;
-  p->line_total = 0;
-  p->last_byte = 0;
-  p->overflow = 0;
+  se_line_init(&p->rx, p->line, p->line_cap);
   memset(&p->stats, 0, sizeof p->stats);
   return SE_STATUS_OK;
 }
@@ -247,7 +244,21 @@ static void names_reply(se_protocol_t *p, const se_request_t *req, int clear) {
   send(p, &w);
 }
 
-/* {"cmd":"names_add","kind":K,"text":T} → {"names":N} (a duplicate is not an error: N is unchanged). */
+/* A name already stored under another kind keeps its first kind, as the reference does; the
+ * sender is told, since its table and the device's now differ for that name:
+ * ,"note":"...","kept_kind":"area". scratch holds the name's tokens after [CLS]. */
+static void kind_note(se_jw_t *w, se_protocol_t *p, const se_tokens_t *scratch) {
+  char kept[SE_NAMES_KIND_MAX + 1];
+  int32_t placeholder = se_names_find(p->names, scratch->ids + 1, scratch->length - 1);
+  int32_t n = se_names_kind_of(p->clf->meta, placeholder, kept, (int32_t)sizeof kept);
+  if (n < 0) n = 0, kept[0] = 0;
+  se_jw_raw(w, ",\"note\":\"already stored under another kind; the first kind stays (send names_clear, then "
+               "each name once, to change it)\",\"kept_kind\":");
+  se_jw_string(w, (const uint8_t *)kept, n);
+}
+
+/* {"cmd":"names_add","kind":K,"text":T} → {"names":N} (a duplicate is not an error: N is unchanged;
+ * one of another kind gets a note). */
 static void names_add_reply(se_protocol_t *p, const se_request_t *req) {
   const se_classifier_t *clf = p->clf;
   se_tokens_t scratch;
@@ -280,6 +291,7 @@ static void names_add_reply(se_protocol_t *p, const se_request_t *req) {
     begin(&w, req);
     se_jw_raw(&w, "\"names\":");
     se_jw_int(&w, p->names->n);
+    if (result == SE_NAME_OTHER_KIND) kind_note(&w, p, &scratch);
     se_jw_raw(&w, "}");
     send(p, &w);
     return;
@@ -310,6 +322,13 @@ static int names_command(se_protocol_t *p, const se_request_t *req, const char *
   return 1;
 }
 
+/* A refused JSON line is still answered with its id when the id can be read, so that a client
+ * waiting for that id hears of the error at once instead of timing out. */
+static const se_request_t *id_of_refused(const uint8_t *line, int32_t len, se_request_t *req) {
+  memset(req, 0, sizeof *req);
+  return se_json_find_id(line, len, &req->id, &req->id_len) ? req : NULL;
+}
+
 void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len, int32_t total, int overflow) {
   p->stats.lines++;
   if (len > 0 && line[0] == '{') {
@@ -317,11 +336,12 @@ void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len,
     const char *why = "bad JSON";
     if (overflow) {
       p->stats.overflows++;
-      error_reply(p, NULL, "line_too_long", "request line longer than the device's line buffer");
+      error_reply(p, id_of_refused(line, len, &req), "line_too_long",
+                  "request line longer than the device's line buffer (max_line in info)");
       return;
     }
     if (se_json_parse_request(line, len, p->text_buf, p->line_cap, &req, &why) != SE_STATUS_OK) {
-      error_reply(p, NULL, "bad_json", why);
+      error_reply(p, id_of_refused(line, len, &req), "bad_json", why);
       return;
     }
     if (req.has_cmd) {
@@ -361,43 +381,56 @@ void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len,
   classify_reply(p, NULL, line, len, total);
 }
 
-static void end_line(se_protocol_t *p) {
-  int32_t len = p->line_len, total = p->line_total;
-  if (total > 0 && p->last_byte == '\r') { /* one CR before the newline is not part of the line */
-    total--;
-    if (!p->overflow) len--;
-  }
-  if (p->overflow && len > total) len = total;
-  se_protocol_handle_line(p, p->line, len, total, p->overflow);
-  p->line_len = 0;
-  p->line_total = 0;
-  p->last_byte = 0;
-  p->overflow = 0;
+void se_line_init(se_line_t *l, uint8_t *buf, int32_t cap) {
+  l->buf = buf;
+  l->cap = cap;
+  se_line_reset(l);
 }
 
-void se_protocol_feed(se_protocol_t *p, const uint8_t *data, int32_t n) {
+void se_line_reset(se_line_t *l) {
+  l->len = 0;
+  l->total = 0;
+  l->last_byte = 0;
+  l->overflow = 0;
+}
+
+static void end_line(se_protocol_t *p, se_line_t *l) {
+  int32_t len = l->len, total = l->total;
+  if (total > 0 && l->last_byte == '\r') { /* one CR before the newline is not part of the line */
+    total--;
+    if (!l->overflow) len--;
+  }
+  if (l->overflow && len > total) len = total;
+  se_protocol_handle_line(p, l->buf, len, total, l->overflow);
+  se_line_reset(l);
+}
+
+int32_t se_protocol_feed_line(se_protocol_t *p, se_line_t *l, const uint8_t *data, int32_t n) {
   int32_t i;
   for (i = 0; i < n; ++i) {
     uint8_t b = data[i];
     p->stats.bytes_in++;
     if (b == '\n') {
-      end_line(p);
-      continue;
+      end_line(p, l);
+      return i + 1;
     }
-    if (p->line_len < p->line_cap) p->line[p->line_len++] = b;
-    else p->overflow = 1;
-    if (p->line_total < INT32_MAX) p->line_total++;
-    p->last_byte = b;
+    if (l->len < l->cap) l->buf[l->len++] = b;
+    else l->overflow = 1;
+    if (l->total < INT32_MAX) l->total++;
+    l->last_byte = b;
   }
+  return n;
 }
 
-void se_protocol_flush(se_protocol_t *p) {
-  if (p->line_total > 0) end_line(p);
+void se_protocol_flush_line(se_protocol_t *p, se_line_t *l) {
+  if (l->total > 0) end_line(p, l);
 }
 
-void se_protocol_reset_line(se_protocol_t *p) {
-  p->line_len = 0;
-  p->line_total = 0;
-  p->last_byte = 0;
-  p->overflow = 0;
+void se_protocol_feed(se_protocol_t *p, const uint8_t *data, int32_t n) {
+  int32_t used = 0;
+  while (used < n) used += se_protocol_feed_line(p, &p->rx, data + used, n - used);
 }
+
+void se_protocol_flush(se_protocol_t *p) { se_protocol_flush_line(p, &p->rx); }
+
+void se_protocol_reset_line(se_protocol_t *p) { se_line_reset(&p->rx); }

@@ -22,6 +22,18 @@ typedef struct {
   uint64_t bytes_in;
 } se_stats_t;
 
+/* One byte stream's partial line. A device has one (se_protocol_t.rx); a port serving several
+ * streams at once (the host emulator's TCP clients) keeps one per stream, each over its own
+ * buffer, so that bytes of different clients never mix in a line. */
+typedef struct {
+  uint8_t *buf;                 /* capacity cap (the maximum line length) */
+  int32_t cap;
+  int32_t len;
+  int32_t total;                /* bytes of the current line, counted beyond cap too */
+  uint8_t last_byte;
+  int overflow;
+} se_line_t;
+
 typedef struct {
   /* configuration (set before se_protocol_init) */
   const se_classifier_t *clf;
@@ -39,10 +51,7 @@ typedef struct {
   char *out;                    /* response buffer */
   int32_t out_cap;
   /* state */
-  int32_t line_len;
-  int32_t line_total;           /* bytes of the current line, counted beyond line_cap too */
-  uint8_t last_byte;
-  int overflow;
+  se_line_t rx;                 /* the partial line of se_protocol_feed's stream, over line[] */
   se_stats_t stats;
 } se_protocol_t;
 
@@ -57,6 +66,16 @@ void se_protocol_feed(se_protocol_t *p, const uint8_t *data, int32_t n);
 void se_protocol_flush(se_protocol_t *p);
 /* The peer went away: drop a pending partial line without answering it. */
 void se_protocol_reset_line(se_protocol_t *p);
+/* Several streams: l (se_line_init over a buffer of p->line_cap bytes or fewer) holds one
+ * stream's partial line. se_protocol_feed_line takes bytes up to and including the first newline
+ * (answering that line) and returns how many it took, so a caller can stop between answers (to
+ * send them before it reads on); se_protocol_flush_line ends a pending line at end of stream;
+ * se_line_reset drops it (the peer went away). Answers go to p->write with p->write_ctx: set it
+ * to the stream's before feeding. */
+void se_line_init(se_line_t *l, uint8_t *buf, int32_t cap);
+void se_line_reset(se_line_t *l);
+int32_t se_protocol_feed_line(se_protocol_t *p, se_line_t *l, const uint8_t *data, int32_t n);
+void se_protocol_flush_line(se_protocol_t *p, se_line_t *l);
 /* Handle one complete line (no newline). `overflow_total` > 0 means the line was longer than
  * the buffer and only its first line_cap bytes are in line[]. */
 void se_protocol_handle_line(se_protocol_t *p, const uint8_t *line, int32_t len, int32_t total, int overflow);

@@ -1,10 +1,12 @@
 /* SqueezeEdge host emulator: the firmware core and the generated model package, serving the
  * line protocol (firmware/PROTOCOL.md) on stdin/stdout, a TCP socket or a pseudo-terminal.
  *
- *   se_emulator [--init FILE] --stdio | --tcp PORT [--host ADDR] | --pty
+ *   se_emulator [--init FILE] --stdio | --tcp PORT [--host ADDR] [--idle-timeout SECONDS] | --pty
  *   se_emulator [--init FILE] --broker mqtt[s]://host[:port] --device ID [--config FILE]
  *               [--cafile FILE] [--certfile FILE] [--keyfile FILE] [--tls-insecure-no-hostname-check]   (MQTT=1 builds)
  *
+ * --tcp serves up to 64 clients at once; one with no traffic for --idle-timeout seconds (default
+ * 120; 0: never) is closed.
  * When it is ready it prints one line on stderr: "SE_READY stdio", "SE_READY tcp HOST:PORT",
  * "SE_READY pty /dev/pts/N" or "SE_READY mqtt HOST:PORT DEVICE". SIGINT/SIGTERM stop it.
  * --config FILE holds key=value lines (broker, device, username, password, cafile, certfile,
@@ -111,10 +113,124 @@ static int run_stdio(void) {
   return 0;
 }
 
+/* ---- TCP: many clients at once ----
+ * One poll loop serves every client: each has its own partial line (se_line_t) and its own
+ * answer buffer, so an idle client, a slow reader or one that leaves mid-line delays nobody else.
+ * A client's bytes are handed to the protocol one line at a time and only while its answer buffer
+ * has room for a whole answer; a client that stops reading therefore stops being read (TCP flow
+ * control pushes back on it) instead of stalling the device. A client with no traffic either way
+ * for idle_timeout_ms is closed, so forgotten connections cannot hold every slot. */
+#ifndef SE_TCP_CLIENTS
+#define SE_TCP_CLIENTS 64
+#endif
+#define SE_TCP_BACKLOG 128
+#define SE_TCP_OUT (2 * SE_OUT_MAX) /* pending answers + room for the next whole answer */
+#define SE_TCP_READ 1024
+
+typedef struct {
+  int fd; /* -1: a free slot */
+  int eof; /* the client closed its side: finish its pending lines and answers, then close */
+  se_line_t line;
+  uint8_t line_buf[SE_LINE_MAX];
+  uint8_t in[SE_TCP_READ];
+  int32_t in_off, in_len; /* read from the socket, not yet handed to the protocol */
+  uint8_t out[SE_TCP_OUT];
+  int32_t out_off, out_len;
+  int64_t active_ms;
+} tcp_client_t;
+
+static tcp_client_t tcp_clients[SE_TCP_CLIENTS];
+static int64_t idle_timeout_ms = 120000;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The protocol's write callback for a TCP client: queue the answer (the caller made room). */
+static void tcp_queue(void *ctx, const uint8_t *data, int32_t len) {
+  tcp_client_t *c = (tcp_client_t *)ctx;
+  if (c->out_off > 0) {
+    memmove(c->out, c->out + c->out_off, (size_t)c->out_len);
+    c->out_off = 0;
+  }
+  if (len > SE_TCP_OUT - c->out_len) return; /* cannot happen: tcp_feed leaves room for a whole answer */
+  memcpy(c->out + c->out_len, data, (size_t)len);
+  c->out_len += len;
+}
+
+static void tcp_close(tcp_client_t *c) {
+  close(c->fd);
+  c->fd = -1;
+}
+
+/* Send what the socket takes now; 0 when the peer is gone. */
+static int tcp_flush(tcp_client_t *c, int64_t now) {
+  while (c->out_len > 0) {
+    ssize_t n = send(c->fd, c->out + c->out_off, (size_t)c->out_len, MSG_NOSIGNAL);
+    if (n > 0) {
+      c->out_off += (int32_t)n;
+      c->out_len -= (int32_t)n;
+      c->active_ms = now;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+  c->out_off = 0;
+  return 1;
+}
+
+/* Hand read bytes to the protocol, a line at a time, while a whole answer still fits. */
+static void tcp_feed(tcp_client_t *c) {
+  dev.proto.write_ctx = c;
+  while (c->in_off < c->in_len && SE_TCP_OUT - c->out_len >= SE_OUT_MAX)
+    c->in_off += se_protocol_feed_line(&dev.proto, &c->line, c->in + c->in_off, c->in_len - c->in_off);
+  if (c->in_off == c->in_len) c->in_off = c->in_len = 0;
+}
+
+/* Read what the client sent; 0 when it is gone for good (error), 1 otherwise (EOF sets c->eof). */
+static int tcp_read(tcp_client_t *c, int64_t now) {
+  ssize_t n = recv(c->fd, c->in, sizeof c->in, 0);
+  if (n > 0) {
+    c->in_off = 0;
+    c->in_len = (int32_t)n;
+    c->active_ms = now;
+    return 1;
+  }
+  if (n == 0) {
+    c->eof = 1; /* a line cut off by the disconnect is not answered (PROTOCOL.md) */
+    se_line_reset(&c->line);
+    return 1;
+  }
+  return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+static void tcp_accept(int s, int64_t now) {
+  int one = 1, i;
+  for (i = 0; i < SE_TCP_CLIENTS; ++i) {
+    tcp_client_t *c = &tcp_clients[i];
+    int fd;
+    if (c->fd >= 0) continue;
+    fd = accept(s, NULL, NULL);
+    if (fd < 0) return; /* EAGAIN: nobody else waiting */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    c->fd = fd;
+    c->eof = 0;
+    se_line_init(&c->line, c->line_buf, SE_LINE_MAX);
+    c->in_off = c->in_len = c->out_off = c->out_len = 0;
+    c->active_ms = now;
+  }
+}
+
 static int run_tcp(const char *host, int port) {
+  static struct pollfd pfd[SE_TCP_CLIENTS + 1];
+  static int slot[SE_TCP_CLIENTS + 1];
   struct sockaddr_in addr;
   socklen_t alen = sizeof addr;
-  int one = 1;
+  int one = 1, i;
   int s = socket(AF_INET, SOCK_STREAM, 0);
   if (s < 0) { perror("se_emulator: socket"); return 1; }
   setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -126,23 +242,46 @@ static int run_tcp(const char *host, int port) {
     fprintf(stderr, "se_emulator: cannot listen on %s:%d: %s\n", host, port, strerror(errno));
     return 1;
   }
-  if (listen(s, 4) < 0 || getsockname(s, (struct sockaddr *)&addr, &alen) < 0) { perror("se_emulator: listen"); return 1; }
+  if (listen(s, SE_TCP_BACKLOG) < 0 || getsockname(s, (struct sockaddr *)&addr, &alen) < 0) {
+    perror("se_emulator: listen");
+    return 1;
+  }
+  fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+  for (i = 0; i < SE_TCP_CLIENTS; ++i) tcp_clients[i].fd = -1;
+  dev.proto.write = tcp_queue;
   fprintf(stderr, "SE_READY tcp %s:%d\n", host, ntohs(addr.sin_port));
   while (!stop_requested) {
-    int c = accept(s, NULL, NULL);
-    if (c < 0) {
-      if (errno == EINTR) continue;
-      perror("se_emulator: accept");
-      return 1;
+    int n = 0, k, free_slots = 0;
+    int64_t now;
+    for (i = 0; i < SE_TCP_CLIENTS; ++i) {
+      tcp_client_t *c = &tcp_clients[i];
+      short ev = 0;
+      if (c->fd < 0) { free_slots++; continue; }
+      if (!c->eof && c->in_len == 0) ev |= POLLIN;
+      if (c->out_len > 0) ev |= POLLOUT;
+      pfd[n].fd = c->fd; pfd[n].events = ev; pfd[n].revents = 0; slot[n++] = i;
     }
-    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* non-blocking: a client that stops reading cannot stall the device (see write_fd) */
-    fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
-    out_fd = c;
-    se_protocol_reset_line(&dev.proto);
-    serve(c, 0); /* a client that disconnects mid-line is not answered */
-    close(c);
+    if (free_slots) { pfd[n].fd = s; pfd[n].events = POLLIN; pfd[n].revents = 0; slot[n++] = -1; }
+    if (poll(pfd, (nfds_t)n, 200) < 0 && errno != EINTR) { perror("se_emulator: poll"); return 1; }
+    now = now_ms();
+    for (k = 0; k < n; ++k) {
+      tcp_client_t *c;
+      if (slot[k] < 0) {
+        if (pfd[k].revents & POLLIN) tcp_accept(s, now);
+        continue;
+      }
+      c = &tcp_clients[slot[k]];
+      if ((pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) && !c->eof && c->in_len == 0 && !tcp_read(c, now)) {
+        tcp_close(c);
+        continue;
+      }
+      tcp_feed(c);
+      if (!tcp_flush(c, now)) { tcp_close(c); continue; }
+      if (c->eof && c->in_len == 0 && c->out_len == 0) { tcp_close(c); continue; }
+      if (idle_timeout_ms > 0 && now - c->active_ms > idle_timeout_ms) tcp_close(c);
+    }
   }
+  for (i = 0; i < SE_TCP_CLIENTS; ++i) if (tcp_clients[i].fd >= 0) tcp_close(&tcp_clients[i]);
   close(s);
   return 0;
 }
@@ -212,7 +351,7 @@ static int run_init(const char *path) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: se_emulator [--init FILE] --stdio | --tcp PORT [--host ADDR] | --pty\n"
+  fprintf(stderr, "usage: se_emulator [--init FILE] --stdio | --tcp PORT [--host ADDR] [--idle-timeout SECONDS] | --pty\n"
                   "       se_emulator [--init FILE] --broker mqtt[s]://host[:port] --device ID [--config FILE]\n"
                   "                   [--cafile FILE] [--certfile FILE] [--keyfile FILE] [--tls-insecure-no-hostname-check]\n"
                   "MQTT: mqtts:// is TLS (port 8883 by default), verified against --cafile (default: the system's CAs)\n"
@@ -231,6 +370,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--stdio") == 0) mode = 1;
     else if (strcmp(argv[i], "--tcp") == 0 && i + 1 < argc) { mode = 2; port = atoi(argv[++i]); }
     else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) host = argv[++i];
+    else if (strcmp(argv[i], "--idle-timeout") == 0 && i + 1 < argc) idle_timeout_ms = (int64_t)(atof(argv[++i]) * 1000);
     else if (strcmp(argv[i], "--pty") == 0) mode = 3;
     else if (strcmp(argv[i], "--broker") == 0 && i + 1 < argc) { mode = 4; broker = argv[++i]; }
     else if (strcmp(argv[i], "--device") == 0 && i + 1 < argc) device = argv[++i];

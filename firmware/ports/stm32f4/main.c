@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "se_device.h"
+#include "se_json.h"
+#include "systick_clock.h"
 
 #ifndef SE_RX_RING
 #define SE_RX_RING 4096 /* power of two; ~350 ms of 115200 baud */
@@ -51,6 +53,8 @@
 #define SYST_RVR REG(0xE000E014u)
 #define SYST_CVR REG(0xE000E018u)
 #define NVIC_ISER1 REG(0xE000E104u)
+#define SCB_ICSR REG(0xE000ED04u)
+#define SCB_ICSR_PENDSTSET (1u << 26)
 #define USART1_IRQ 37
 
 /* ---- clocks ---- */
@@ -82,15 +86,15 @@ static void systick_init(void) {
   SYST_CSR = 7u; /* processor clock, interrupt, enable */
 }
 
+static uint32_t read_ms(void) { return ticks_ms; }
+static uint32_t read_counter(void) { return SYST_CVR; }
+static int read_pending(void) { return (SCB_ICSR & SCB_ICSR_PENDSTSET) != 0; }
+
+/* Monotonic across the SysTick wrap (systick_clock.h says how). */
 static uint32_t clock_us(void *ctx) {
-  uint32_t ms, val, ms2;
+  static const se_systick_regs_t regs = {read_ms, read_counter, read_pending};
   (void)ctx;
-  do {
-    ms = ticks_ms;
-    val = SYST_CVR;
-    ms2 = ticks_ms;
-  } while (ms != ms2);
-  return ms * 1000u + (SYST_RVR - val) / (cpu_hz / 1000000u);
+  return se_systick_read_us(&regs, SYST_RVR, cpu_hz / 1000000u);
 }
 
 /* ---- USART1: interrupt-driven receive into a ring, polled transmit ---- */
@@ -170,11 +174,33 @@ static int selftest_line(const char *line, const char *expect) {
   semihost(0x04, sh_out); /* SYS_WRITE0 */
   return strstr(sh_out, expect) != 0;
 }
+/* The protocol's clock read back to back across many SysTick wraps: it must never go back. */
+static int selftest_clock(void) {
+  uint32_t reads = 0, back = 0, prev = clock_us(0), start = ticks_ms;
+  char line[64];
+  se_jw_t w;
+  while (ticks_ms - start < 300u) {
+    uint32_t now = clock_us(0);
+    if ((int32_t)(now - prev) < 0) back++;
+    prev = now;
+    reads++;
+  }
+  se_jw_init(&w, line, (int32_t)sizeof line - 1);
+  se_jw_raw(&w, "{\"clock_reads\":");
+  se_jw_int(&w, reads);
+  se_jw_raw(&w, ",\"clock_backwards\":");
+  se_jw_int(&w, back);
+  se_jw_raw(&w, "}\n");
+  line[w.len] = 0;
+  semihost(0x04, line);
+  return back == 0;
+}
 int main(void) {
   int ok = 1;
   clock_init();
   systick_init();
   if (!setup(sh_write)) sh_exit(2);
+  ok &= selftest_clock();
   ok &= selftest_line("/ping\n", "\"pong\"");
   ok &= selftest_line("turn off the kitchen lights\n", "\"intent\":\"HassTurnOff\"");
   ok &= selftest_line("\xff\xfe garbage\n", "\"code\":\"invalid_utf8\"");
