@@ -258,6 +258,10 @@ def unsupported_protocol(reason_code) -> bool:
     return getattr(reason_code, "value", None) in (1, 132)  # 3.1.1 CONNACK 1 / MQTT 5 reason 0x84
 
 
+MQTT5_PROBE_SECONDS = 2.0
+_PROTOCOL_SPOKEN: dict[str, bool] = {}  # broker URL → speaks MQTT 5; learnt at the first connect
+
+
 def connect_client(broker: "str | BrokerSettings | None", client_id: str = "", timeout: float = CONNECT_TIMEOUT,
                    on_message=None, clean_session: bool = True):
     """A connected paho client (network loop running; ``.se_mqtt5`` says if it speaks MQTT 5) or
@@ -265,7 +269,8 @@ def connect_client(broker: "str | BrokerSettings | None", client_id: str = "", t
     ``clean_session=False``: a persistent session (MQTT 5: clean start off, no session expiry)."""
     settings = resolve(broker)
     client_id = client_id or f"se-tool-{uuid.uuid4().hex[:12]}"
-    for mqtt5 in (True, False):
+    known = _PROTOCOL_SPOKEN.get(settings.url)
+    for mqtt5 in (True, False) if known is None else (known,):
         client = new_client(settings, client_id, mqtt5, clean=clean_session)
         done = threading.Event()
         result: list = []
@@ -283,8 +288,13 @@ def connect_client(broker: "str | BrokerSettings | None", client_id: str = "", t
             client.on_message = on_message
         start_connect(client, settings, mqtt5, clean=clean_session)
         client.loop_start()
-        if not done.wait(timeout):
+        # a 3.1.1-only broker (amqtt) may neither answer nor hang up on an MQTT 5 CONNECT that
+        # carries properties (a persistent session's expiry): give that try a short wait
+        if not done.wait(min(timeout, MQTT5_PROBE_SECONDS) if mqtt5 and known is None else timeout):
             client.loop_stop()
+            if mqtt5 and known is None:
+                client.disconnect()
+                continue
             raise MqttError(f"{settings.url}: the broker did not accept the connection within {seconds(timeout)}")
         if not result:
             client.loop_stop()
@@ -299,6 +309,7 @@ def connect_client(broker: "str | BrokerSettings | None", client_id: str = "", t
             raise refused(settings, result[0])
         client.on_disconnect = None
         client.se_mqtt5 = mqtt5
+        _PROTOCOL_SPOKEN[settings.url] = mqtt5
         return client
     raise MqttError(f"{settings.url}: the broker speaks neither MQTT 5 nor 3.1.1")
 
