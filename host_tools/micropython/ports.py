@@ -166,6 +166,14 @@ def _make(args: list[str], what: str, say) -> None:
         raise MicroPythonError(f"{what.split(' (')[0]} failed (make {' '.join(args)}):\n{log}")
 
 
+def _fresh(build_dir: Path) -> Path:
+    """``build_dir``, emptied. Builds run only when ``out/`` lacks their product, so anything
+    already there is what a failed or interrupted build left (half-written objects, a config of
+    another run): make would link it, and the cache would stay broken until deleted by hand."""
+    shutil.rmtree(build_dir, ignore_errors=True)
+    return build_dir
+
+
 def _product(key: str, name: str, build, say) -> Path:
     """``out/<key>/<name>``, made by ``build(scratch_tree, say)`` under the lock when missing."""
     out = cache_root() / "out" / key / name
@@ -185,6 +193,10 @@ def _product(key: str, name: str, build, say) -> Path:
 
 # ---- products ----
 
+# The ports' makes get the cached mpy-cross by path (MICROPY_MPYCROSS). Left to themselves they
+# look for mpy-cross/build/mpy-cross in the scratch tree and, when a fresh tree lacks it, build it
+# with a sub-make that inherits the port's BUILD= and mixes mpy-cross's objects into the port's
+# (seen: a unix build linking a gc.o compiled without threads).
 def mpy_cross(progress=None) -> Path:
     """The ``mpy-cross`` binary of the pinned MicroPython (compiles .py to .mpy 6.3)."""
     say = progress or (lambda s: None)
@@ -211,12 +223,13 @@ def unix(user_c_modules: Path | None = None, progress=None) -> Path:
     if user_c_modules is not None:
         flags.append(f"USER_C_MODULES={Path(user_c_modules).resolve()}")
     key = _digest("unix", str(micropython_dir()), flags, _dir_digest(user_c_modules) if user_c_modules else None)
-    mpy_cross(say)  # the port's frozen modules need it: built first (outside this build's lock), own message
+    # the port's frozen modules need it: built first (outside this build's lock), own message
+    cross = f"MICROPY_MPYCROSS={mpy_cross(say)}"
 
     def build(tree: Path, say) -> Path:
-        build_dir = tree / "ports/unix" / f"build-{key}"
+        build_dir = _fresh(tree / "ports/unix" / f"build-{key}")
         with_mod = " with the user C module" if user_c_modules else ""
-        _make(["-C", str(tree / "ports/unix"), f"BUILD={build_dir}", *flags],
+        _make(["-C", str(tree / "ports/unix"), f"BUILD={build_dir}", cross, *flags],
               f"building the MicroPython unix port{with_mod} (about a minute, once)", say)
         return build_dir / "micropython"
 
@@ -450,15 +463,16 @@ def qemu(board: str, user_c_modules: Path | None = None, progress=None, filesyst
     wromfs_key = ("writable_romfs", WRITABLE_ROMFS_IOCTL_C) if writable_romfs else ()
     key = _digest("qemu", str(micropython_dir()), flags, b.zcmp_off,
                   _dir_digest(user_c_modules) if user_c_modules else None, *(fs_key or ()), *wromfs_key)
-    mpy_cross(say)  # for the frozen modules; built first, outside this build's lock (flock is not re-entrant)
+    # for the frozen modules; built first, outside this build's lock (flock is not re-entrant)
+    cross = f"MICROPY_MPYCROSS={mpy_cross(say)}"
 
     def build(tree: Path, say) -> Path:
         port = _writable_romfs_port(tree) if writable_romfs else tree / "ports/qemu"
-        build_dir = port / f"build-{board}-{key}"
+        build_dir = _fresh(port / f"build-{board}-{key}")
         what = (" with the user C module" if user_c_modules else "") \
             + (" with a filesystem at /flash" if filesystem else "") \
             + (" with a writable ROMFS" if writable_romfs else "")
-        _make(["-C", str(port), f"BUILD={build_dir}", *flags],
+        _make(["-C", str(port), f"BUILD={build_dir}", cross, *flags],
               f"building MicroPython for qemu {board}{what} (about a minute, once)", say)
         if filesystem:
             _check_fs_region(build_dir / "firmware.elf", board)
