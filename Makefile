@@ -67,7 +67,7 @@ bench-deps: setup
 	@$(MAKE) -s --no-print-directory $(VENV)/.bench-installed
 
 test: bench-deps
-	$(PY) -m pytest
+	SQUEEZEEDGE_NO_SKIPS=1 $(PY) -m pytest
 
 # SqueezeEdge against its peers: benchmarks/RESULTS.md and its plots. Options: BENCH_ARGS=...
 bench: bench-deps
