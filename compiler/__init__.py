@@ -1,22 +1,18 @@
 """Apache TVM 0.27 → plain, dependency-free C for the int8 SqueezeBERT (bit-exact with
 ``models/reference.py``).
 
-Public API: ``compile_model(model, target) -> Package`` (``.write(dir)``), ``CEngine``
-(host ctypes engine), ``add_compile_parser`` (the ``squeezeedge compile`` sub-command).
+Public API: ``compile_model(model, target) -> Package`` (``.write(dir)``), ``CompileError``,
+``TARGETS``, ``CEngine`` (host ctypes engine). Each loads on first use: importing TVM takes
+seconds, and the tools that only need ``TARGETS`` must not pay for it.
 """
 
-from .package import Package, compile_model  # noqa: F401
-from .relax_graph import CompileError  # noqa: F401
-from .targets import TARGETS  # noqa: F401
+_LAZY = {"Package": "package", "compile_model": "package", "CompileError": "relax_graph", "TARGETS": "targets",
+         "CEngine": "host_engine"}
 
 
-def __getattr__(name):  # heavy / optional pieces load on demand
-    if name == "CEngine":
-        from .host_engine import CEngine
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(name)
+    import importlib
 
-        return CEngine
-    if name == "add_compile_parser":
-        from .cli import add_compile_parser
-
-        return add_compile_parser
-    raise AttributeError(name)
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)

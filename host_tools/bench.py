@@ -18,49 +18,12 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
-import sys
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
 DEFAULT_OUT = BENCH_DIR / "COMPILER.md"
 RESULTS_OUT = BENCH_DIR / "RESULTS.md"
 LENGTHS = (8, 32)
-
-
-def add_bench_parser(subparsers) -> None:
-    b = subparsers.add_parser(
-        "bench", help="benchmark against ONNX Runtime, LiteRT and TFLite Micro: accuracy, memory, latency, M4",
-        description="Per preset, build the peers' int8 models from the same trained weights and measure accuracy "
-                    "on the held-out test split (float, int8 reference, generated C, each peer), RAM and flash "
-                    "(ours vs TFLite Micro's smallest arena), host latency (median/p90, ratios) and Cortex-M4 "
-                    "instructions; writes benchmarks/RESULTS.md and PNG plots. Needs pip install '.[bench]' for "
-                    "the peers. With --compiler: the compiler report (random weights) in benchmarks/COMPILER.md.")
-    b.add_argument("--presets", default="tiny,small,base",
-                   help="comma-separated presets (default: tiny,small,base); --compiler also takes 'shipped'")
-    b.add_argument("--peers", default="onnxrt,litert,tflm",
-                   help="comma-separated peers: onnxrt, litert, tflm, or 'none' (default: all)")
-    b.add_argument("--sentences", type=int, default=None, metavar="N",
-                   help="score N held-out sentences spread over the test split (default: all; --quick: 40)")
-    b.add_argument("--quick", action="store_true",
-                   help="few sentences and runs, no Cortex-M4 count (a smoke run, not a measurement)")
-    b.add_argument("--runs", type=int, default=None,
-                   help="timed calls per engine (default 2000, --quick 50; --compiler: per length, 2000/200)")
-    b.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds (default 5)")
-    b.add_argument("--no-train", action="store_true",
-                   help="fail instead of training a preset that is neither shipped nor cached")
-    b.add_argument("--no-m4", action="store_true", help="skip the Cortex-M4 instruction count")
-    b.add_argument("--compiler", action="store_true",
-                   help="the compiler report instead (random weights, all targets): benchmarks/COMPILER.md")
-    b.add_argument("--micropython", action="store_true",
-                   help="the MicroPython report instead: per arch the native module's sizes, the heap `import "
-                        "squeezeedge` takes and instructions per command on QEMU boards, beside the C firmware: "
-                        "benchmarks/MICROPYTHON.md")
-    b.add_argument("--no-shipped", action="store_true", help="--compiler: skip the shipped model")
-    b.add_argument("--no-ort", action="store_true", help="--compiler: skip ONNX Runtime")
-    b.add_argument("-o", "--output", default=None, metavar="PATH",
-                   help=f"markdown report (default: {RESULTS_OUT}, plots beside it; --compiler: {DEFAULT_OUT}); "
-                        "'-' for none")
-    b.set_defaults(func=cmd_bench)
 
 
 def machine() -> dict:
@@ -129,7 +92,7 @@ def rows(results) -> tuple[list[str], list[list[str]], list[str], list[list[str]
     return head, body, thead, tbody
 
 
-def _text_table(head, body) -> str:
+def text_table(head, body) -> str:
     w = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     line = lambda r: "  ".join(str(x).rjust(n) for x, n in zip(r, w))  # noqa: E731
     return "\n".join([line(head), line(["-" * n for n in w])] + [line(r) for r in body])
@@ -225,43 +188,6 @@ def run(presets: list[str], shipped: bool = True, quick: bool = False, runs: int
     return results, runs
 
 
-def cmd_bench(args) -> int:
-    if args.micropython:
-        from .micropython.bench import DEFAULT_OUT as MPY_OUT, run as run_micropython
-
-        from .micropython.source import MicroPythonError
-
-        out = None if args.output == "-" else Path(args.output or MPY_OUT)
-        try:
-            print(run_micropython(out, progress=lambda s: print(f"[bench] {s} ...", file=sys.stderr, flush=True)))
-        except MicroPythonError as e:
-            print(f"squeezeedge: error: {e}", file=sys.stderr)
-            return 2
-        return 0
-    if not args.compiler:
-        return cmd_peers(args)
-    args.output = args.output or str(DEFAULT_OUT)
-    presets = [p.strip() for p in args.presets.split(",") if p.strip() and p.strip() not in ("none", "shipped")]
-    say = lambda s: print(f"[bench] {s} ...", file=sys.stderr, flush=True)  # noqa: E731
-    try:
-        results, runs = run(presets, shipped=not args.no_shipped, quick=args.quick, runs=args.runs,
-                            with_ort=not args.no_ort, progress=say)
-    except ValueError as e:
-        print(f"squeezeedge: error: {e}", file=sys.stderr)
-        return 2
-    head, body, thead, tbody = rows(results)
-    print(_text_table(head, body))
-    print()
-    print(_text_table(thead, tbody))
-    if args.output != "-":
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        command = "squeezeedge bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "squeezeedge bench"
-        out.write_text(markdown(results, command.strip(), runs))
-        print(f"\nwrote {out}")
-    return 0
-
-
 # ------------------------------------------------------------------ against the peers
 
 
@@ -294,30 +220,3 @@ def write_results(results, output: Path, command: str, runs: int, rounds: int) -
     output.write_text(report.markdown(results, command=command, machine=machine(), versions=versions(), runs=runs,
                                       rounds=rounds, plots=plots))
     return plots
-
-
-def cmd_peers(args) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import torch
-
-    torch.set_num_threads(1)
-    presets = [p.strip() for p in args.presets.split(",") if p.strip() and p.strip() != "none"]
-    peers = [p.strip() for p in args.peers.split(",") if p.strip() and p.strip() != "none"]
-    runs = args.runs or (50 if args.quick else 2000)
-    sentences = args.sentences or (40 if args.quick else None)
-    say = lambda s: print(f"[bench] {s} ...", file=sys.stderr, flush=True)  # noqa: E731
-    try:
-        results = run_peers(presets, peers, sentences=sentences, runs=runs, rounds=args.rounds,
-                            train=not args.no_train, with_m4=not (args.no_m4 or args.quick), progress=say)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"squeezeedge: error: {e}", file=sys.stderr)
-        return 2
-    from .peers import report
-
-    print(report.headline_table(results))
-    if args.output != "-":
-        out = Path(args.output or RESULTS_OUT)
-        command = ("squeezeedge bench " + " ".join(sys.argv[2:])).strip() if len(sys.argv) > 1 else "squeezeedge bench"
-        plots = write_results(results, out, command, runs, args.rounds)
-        print(f"\nwrote {out}" + "".join(f", {p}" for p in plots.values()))
-    return 0

@@ -24,20 +24,18 @@ byte and the flags), so a second build is instant.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES, EmulatorError, model_digest, prepare_package
+from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES, model_digest, prepare_package
 from .models.model_file import IntModel
 
 PORTS_DIR = FIRMWARE_DIR / "ports"
@@ -144,20 +142,20 @@ class Firmware:
     size: SizeReport
 
 
-def _board(name: str) -> Board:
+def find_board(name: str) -> Board:
     if name not in BOARDS:
         raise BoardError(f"unknown board {name!r}; available: {', '.join(BOARDS)}")
     return BOARDS[name]
 
 
 def toolchain_available(board: str = "stm32f405") -> bool:
-    prefix = _board(board).toolchain
+    prefix = find_board(board).toolchain
     return all(shutil.which(prefix + tool) is not None for tool in ("gcc", "size", "objcopy")) and \
         shutil.which("make") is not None
 
 
 def qemu_available(board: str = "stm32f405") -> bool:
-    return shutil.which(_board(board).qemu[0]) is not None
+    return shutil.which(find_board(board).qemu[0]) is not None
 
 
 def prepare_board_package(source=None, progress=None, target: str = "cortex-m4") -> Path:
@@ -198,7 +196,7 @@ def prepare_board_package(source=None, progress=None, target: str = "cortex-m4")
 
 
 def size_report(elf: Path, board: str = "stm32f405") -> SizeReport:
-    b = _board(board)
+    b = find_board(board)
     out = subprocess.run([b.toolchain + "size", "-A", str(elf)], capture_output=True, text=True, check=True).stdout
     totals = {"text": 0, "data": 0, "bss": 0}
     kinds = dict(b.sections)
@@ -215,7 +213,7 @@ def build_board(board: str = "stm32f405", model=None, out_dir=None, semihosting:
     shipped model). Returns the paths of firmware.elf/.bin/.hex (copied to ``out_dir`` if given)
     and the size report; raises BoardError with one sentence when it does not fit."""
     say = progress or (lambda s: None)
-    b = _board(board)
+    b = find_board(board)
     if semihosting and not b.semihosting:
         raise BoardError(f"{board} has no semihosting test build; build it without semihosting and talk to it "
                          "over its serial port")
@@ -267,7 +265,7 @@ def board_image(path, board: str = "stm32f405") -> Path:
     """The firmware.elf that ``path`` names: the file itself or the directory that
     ``squeezeedge build --board BOARD -o DIR`` wrote; checked to be an ELF for ``board``'s core
     (QEMU loads the ELF, not the .bin/.hex). Raises BoardError with one sentence."""
-    b = _board(board)
+    b = find_board(board)
     p = Path(path)
     elf = p / "firmware.elf" if p.is_dir() else p
     if not elf.is_file():
@@ -312,7 +310,7 @@ class QemuBoard:
 
     def __init__(self, elf, port: int | None = None, board="stm32f405"):
         self.elf = Path(elf)
-        self.board = _board(board) if isinstance(board, str) else board
+        self.board = find_board(board) if isinstance(board, str) else board
         self.port = port or _free_port()
         self.url = f"socket://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -386,47 +384,6 @@ def run_semihosting_selftest(elf, timeout: float = 60.0) -> tuple[int, str]:
     return r.returncode, r.stdout
 
 
-# ---- CLI: squeezeedge build --board ... / squeezeedge emulate --board ... ----
-
-def add_build_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("build", help="build the firmware image for a board",
-                              description="Compile the model for the board's core, build the firmware with make "
-                                          "and write firmware.elf/.bin/.hex; prints flash and RAM use against the "
-                                          "chip's limits and fails if it does not fit.")
-    p.add_argument("--board", default="stm32f405", choices=list(BOARDS), help="target board (default: stm32f405)")
-    p.add_argument("--model", metavar="PATH", help="a .semodel file or a model package directory "
-                                                   "(default: the shipped model)")
-    p.add_argument("-o", "--output", metavar="DIR", default=".", help="where to write the images (default: .)")
-    p.add_argument("--icount", action="store_true",
-                   help="also count executed instructions per inference on the release image (unicorn) and "
-                        "estimate the time at the board's clock")
-    from .micropython.cli import add_build_arguments
-
-    add_build_arguments(p)
-    p.set_defaults(func=cmd_build)
-    return p
-
-
-def cmd_build(args) -> int:
-    if args.micropython or args.micropython_usermod:
-        from .micropython.cli import cmd_build_micropython
-
-        return cmd_build_micropython(args)
-    say = lambda s: print(f"build: {s}", file=sys.stderr, flush=True)  # noqa: E731
-    try:
-        fw = build_board(args.board, args.model, args.output, progress=say)
-    except (BoardError, EmulatorError) as e:
-        print(f"build: {e}", file=sys.stderr)
-        return 2
-    print(fw.size.report())
-    print(f"wrote {fw.elf}, {fw.bin} (flash image for 0x{fw.size.board.flash_origin:08x}), {fw.hex}")
-    if getattr(args, "icount", False):
-        from .names import example_home
-
-        print(icount_report(fw.elf, args.board, names=example_home()))
-    return 0
-
-
 ICOUNT_SENTENCES = ["turn off the kitchen lights", "set the thermostat to 21 degrees",
                     "could you dim the bedroom lights to 30 percent please", "tell me a joke"]
 
@@ -447,51 +404,6 @@ def icount_report(elf, board: str = "stm32f405", texts=None, names=None) -> str:
             rows.append(f"  {r['line']:>9,} whole line ({1000 * r['line'] / hz:.2f} ms), {r['se_classify']:>9,} classify "
                         f"(checks+tokenizer+names+model+decoding), {r['se_model_run']:>9,} model: {r['text']!r}")
     return "\n".join(rows)
-
-
-def run_board_emulator(args) -> int:
-    """``squeezeedge emulate --board NAME [--model PATH | --image PATH] [--serial tcp:PORT]``: the board
-    firmware (built for the model, or the image ``squeezeedge build`` wrote) under QEMU in the
-    foreground until Ctrl-C. Only ``tcp:PORT`` serials (0 = a free port)."""
-    say = lambda s: print(f"emulate: {s}", file=sys.stderr, flush=True)  # noqa: E731
-    serial = getattr(args, "serial", None) or "tcp:0"
-    if serial == "pty":  # the host emulator's default; QEMU's pty loses early bytes, use TCP
-        serial = "tcp:0"
-    if not serial.startswith("tcp:") or not serial[4:].isdigit() or int(serial[4:]) > 65535:
-        print(f"emulate: --serial {serial}: a board under QEMU serves tcp:PORT only (0 = any free port)",
-              file=sys.stderr)
-        return 2
-    image = getattr(args, "image", None)
-    if image and getattr(args, "model", None):
-        print("emulate: --image runs the model built into that image; drop --model (or build another image "
-              "with `squeezeedge build --model PATH`)", file=sys.stderr)
-        return 2
-    try:
-        if image:  # the image `squeezeedge build` made, as it is: nothing is rebuilt
-            elf = board_image(image, args.board)
-            b = _board(args.board)
-            if shutil.which(b.toolchain + "size"):
-                say(f"{elf}: {size_report(elf, args.board).report()}")
-        else:
-            fw = build_board(args.board, getattr(args, "model", None), progress=say)
-            say(fw.size.report())
-            elf = fw.elf
-        q = start_qemu_board(elf, int(serial[4:]) or None, args.board)
-    except (BoardError, EmulatorError) as e:
-        print(f"emulate: {e}", file=sys.stderr)
-        return 2
-    try:  # Ctrl-C and SIGTERM stop QEMU too (KeyboardInterrupt: cli.interrupt_on_signals)
-        say(QEMU_TIME_CAVEAT.format(board=args.board))
-        print(f"{args.board} (QEMU {q.board.qemu_machine}) {q.board.uart} on {q.url}  "
-              f"(squeezeedge send 'turn on the light' --port {q.url}); Ctrl-C stops it", flush=True)
-        while q.alive():
-            time.sleep(0.2)
-        print(f"emulate: QEMU exited with status {q.proc.returncode}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        q.stop()
 
 
 # ---- executed instructions per inference (unicorn) ----
@@ -528,7 +440,7 @@ def count_firmware_instructions(elf, texts, board: str = "stm32f405", setup=()) 
     whole line: protocol, classify, JSON, polled UART writes) and the response bytes.
     Peripherals are plain memory apart from the UART (transmit always ready). ``setup`` lines
     (e.g. names_add requests) are given to the firmware first, uncounted."""
-    b = _board(board)
+    b = find_board(board)
     elf = Path(elf)
     syms, sizes = _symbols(elf, b.toolchain)
     wfi = _wfi_addresses(elf, b.toolchain)

@@ -22,7 +22,6 @@ are answered when it is back. A lost serial link publishes ``offline``, is retri
 
 from __future__ import annotations
 
-import argparse
 import json
 import queue
 import re
@@ -31,10 +30,10 @@ import threading
 import time
 
 from .classify import MAX_TEXT_BYTES, check_line
-from .models.gazetteer import HomeNames, NamesError
-from .broker import BrokerSettings, add_broker_arguments, broker_options, mask, resolve, settings_from_args
+from .models.gazetteer import NamesError
+from .broker import BrokerSettings, mask, resolve
 from .mqtt import (CONNECT_TIMEOUT, MqttError, check_device, closed_before_connack, new_client, publish_presence,
-                   refused, start_connect, start_local_broker, topics, unsupported_protocol)
+                   refused, start_connect, topics, unsupported_protocol)
 from .names import push_names
 from .transport import BAUDRATE, DEFAULT_TIMEOUT, Transport, TransportError, open_transport
 
@@ -379,87 +378,23 @@ class Bridge:
             self._transport = None
 
     def run_forever(self) -> None:
-        """start(), then serve until Ctrl-C or SIGTERM; always stop()."""
+        """start(), then serve_forever()."""
         self.start()
-        _serve(self)
+        self.serve_forever()
+
+    def serve_forever(self) -> None:
+        """Serve (the threads start() began do the work) until Ctrl-C or SIGTERM (KeyboardInterrupt,
+        as the CLI raises it for both); then stop()."""
+        try:
+            while True:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
 
     def __enter__(self) -> "Bridge":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-# ---- CLI: squeezeedge bridge ----
-
-def add_bridge_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("bridge", help="put a serial board on MQTT (same topics and discovery as the emulator)",
-                              description="Forward each request on squeezeedge/ID/cmd to the board as one line; "
-                                          "publish its answer on squeezeedge/ID/result. Runs until Ctrl-C.")
-    p.add_argument("--port", required=True, metavar="URL", help="/dev/ttyACM0, a pty path or socket://HOST:PORT")
-    p.add_argument("--device", metavar="ID", help="the device id on the broker (default: from the port name)")
-    add_broker_arguments(p, "mqtt://host[:port] or mqtts://host[:port] (TLS) (default: start an in-process broker "
-                            "and print its URL)")
-    p.add_argument("--max-request-age", type=float, default=MAX_REQUEST_AGE, metavar="SECONDS",
-                   help="a request that waited longer than this (the board was away) is answered with an "
-                        f"\"expired\" error instead of being forwarded late (default: {MAX_REQUEST_AGE:g})")
-    p.add_argument("--baud", type=int, default=BAUDRATE)
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each board answer")
-    p.add_argument("--names", metavar="FILE", help="the home's names (JSON, see `squeezeedge names`): sent to the "
-                                                  "board now and again whenever it lost them (a reset empties its "
-                                                  "table); the bridge then owns the board's names")
-    p.set_defaults(func=cmd_bridge)
-    return p
-
-
-def cmd_bridge(args) -> int:
-    local = None
-    try:
-        device = check_device(args.device or default_device(args.port))
-        if args.broker is None:
-            local = start_local_broker()
-            broker = resolve(local.url)
-            print(f"MQTT broker (in-process amqtt) listening on {broker.url}", flush=True)
-        else:
-            broker = settings_from_args(args)
-        names = HomeNames.load(args.names) if getattr(args, "names", None) else None
-        bridge = Bridge(args.port, broker, device, baudrate=args.baud, timeout=args.timeout, names=names,
-                        max_request_age=getattr(args, "max_request_age", MAX_REQUEST_AGE))
-        bridge.start()
-        url = bridge.broker.url
-        print(f"bridging {args.port} as device {device!r} on {url}  "
-              f"(squeezeedge mqtt send 'turn on the light' --device {device} {broker_options(bridge.broker)}); "
-              "Ctrl-C stops it",
-              flush=True)
-        _serve(bridge)
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    except (TransportError, ValueError) as e:  # NamesError is a ValueError
-        print(f"bridge: {mask(str(e))}", file=sys.stderr)
-        return 2
-    finally:
-        if local is not None:
-            local.stop()
-
-
-def _serve(bridge: Bridge) -> None:
-    """Until Ctrl-C or SIGTERM (both KeyboardInterrupt: cli.interrupt_on_signals)."""
-    try:
-        while True:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        bridge.stop()
-
-
-def main(argv=None) -> int:
-    """``python -m squeezeedge.bridge --port URL ...`` (the same as ``squeezeedge bridge``)."""
-    from .cli import main as cli_main
-
-    return cli_main(["bridge", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

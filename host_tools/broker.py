@@ -114,6 +114,11 @@ def default_broker() -> str:
 
 # ---- credentials ----
 
+def toml_string(value: str) -> str:
+    """A TOML basic string, as the emulator's --config reader and read_credentials_file parse it."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def read_credentials_file(path: str | os.PathLike) -> tuple[str | None, str | None]:
     """(username, password) from a TOML file that only its owner can read."""
     p = Path(path).expanduser()

@@ -7,7 +7,6 @@ line's baud rate and the chip's speed add their own share.
 
 from __future__ import annotations
 
-import datetime
 import json
 import statistics
 import time
@@ -81,8 +80,7 @@ def measure(path: str, transport: Transport, texts: list[str], in_flight: int, t
 
 def run(texts: list[str], in_flight: int = 100, model=None) -> list[E2EResult]:
     """Both paths on a host emulator of ``model`` (default: the shipped model)."""
-    from .mqtt import open_mqtt_engine
-    from .transport import open_device_engine
+    from .engines import open_device_engine, open_mqtt_engine
 
     results = []
     with open_device_engine("emulator", model=model) as device:
@@ -102,34 +100,3 @@ def format_table(results: list[E2EResult]) -> str:
 
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "benchmarks" / "E2E.md"
-
-
-def add_e2e_bench_parser(subparsers) -> None:
-    b = subparsers.add_parser(
-        "bench-e2e", help="end-to-end latency and throughput over serial and MQTT (host emulator)",
-        description="Start the host emulator of the shipped model, send held-out test sentences over a serial "
-                    "line (TCP socket) and over MQTT (in-process amqtt broker): latency p50/p99 one request at a "
-                    "time, then commands per second with N requests in flight, counting lost and duplicated "
-                    "answers. Prints a table and writes benchmarks/E2E.md.")
-    b.add_argument("-n", "--requests", type=int, default=1000, help="sentences per path (default: 1000)")
-    b.add_argument("--in-flight", type=int, default=100, help="requests outstanding at once (default: 100)")
-    b.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
-    b.add_argument("-o", "--output", default=str(DEFAULT_OUT), metavar="PATH", help="markdown report; '-' for none")
-    b.set_defaults(func=cmd_bench_e2e)
-
-
-def cmd_bench_e2e(args) -> int:
-    from .bench import machine
-    from .models.dataset import build_dataset
-
-    texts = [ex.text for ex in build_dataset(seed=0).test][: args.requests]
-    table = format_table(run(texts, args.in_flight, model=args.model))
-    print(table)
-    if args.output != "-":
-        m = machine()
-        report = (f"# End-to-end benchmark\n\n{datetime.date.today()}, {m['arch']} {m['cpu']}, {m['cores']} cores, "
-                  f"command `squeezeedge bench-e2e -n {args.requests} --in-flight {args.in_flight}`. The host "
-                  "emulator runs the same C as the boards; latency is one request at a time, round trip through "
-                  "the transport; throughput keeps N requests outstanding.\n\n" + table + "\n")
-        Path(args.output).write_text(report)
-    return 0

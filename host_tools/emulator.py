@@ -18,20 +18,18 @@ byte and the build flags, so a second run starts at once.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
-from .models.gazetteer import HomeNames, NamesError
+from .broker import BrokerSettings, resolve, toml_string
+from .models.gazetteer import HomeNames
 from .models.model_file import IntModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,7 +173,7 @@ def write_names_init(names: HomeNames, directory=None) -> Path:
     return Path(path)
 
 
-def _names_refusal(names: HomeNames, stderr_lines: list[str]) -> str | None:
+def names_refusal(names: HomeNames, stderr_lines: list[str]) -> str | None:
     """The sentence for an emulator that stopped on a refused name (its error answer on stderr)."""
     for line in reversed(stderr_lines):
         try:
@@ -241,7 +239,7 @@ class Emulator:
         threading.Thread(target=pump, daemon=True).start()
         if not ready.wait(timeout) or not announced:
             self.stop()
-            refusal = _names_refusal(self.names, self.stderr_lines) if self.names else None
+            refusal = names_refusal(self.names, self.stderr_lines) if self.names else None
             if refusal:
                 raise EmulatorError(refusal + "; fix or remove it in the names file")
             raise EmulatorError("the emulator did not start: " + " | ".join(self.stderr_lines[-5:]))
@@ -284,120 +282,45 @@ def start_emulator(model_or_package, serial: str = "tcp:0", sanitize: bool = Fal
     return Emulator(build_emulator(pkg, sanitize=sanitize, progress=progress), serial, names=names).start()
 
 
-# ---- CLI: squeezeedge emulate ----
-
 def default_model_path() -> Path:
     from .models.engine import DEFAULT_MODEL
 
     return DEFAULT_MODEL
 
 
-def add_emulate_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("emulate", help="run the firmware on this machine (host emulator)",
-                              description="Build the host emulator for a model (cached) and serve the "
-                                          "device protocol in the foreground until interrupted.")
-    p.add_argument("--board", default="host", choices=BOARDS,
-                   help="host: the POSIX emulator of the firmware (default); stm32f405: the board's real firmware "
-                        "image under qemu-system-arm -M netduinoplus2, its USART1 on --serial tcp:PORT; rv32-virt: "
-                        "the firmware on the ESP32-C3's ISA under qemu-system-riscv32 -M virt, its UART on "
-                        "--serial tcp:PORT")
-    p.add_argument("--model", help="a .semodel file or a model package directory (default: the shipped model)")
-    p.add_argument("--image", metavar="PATH",
-                   help="with --board stm32f405|rv32-virt: run this firmware image as it is (the firmware.elf, or "
-                        "the directory, that `squeezeedge build --board ... -o DIR` wrote) instead of building one")
-    p.add_argument("--serial", default="pty", help="pty | tcp:PORT | stdio (default: pty)")
-    p.add_argument("--sanitize", action="store_true", help="build with AddressSanitizer and UBSan")
-    from .broker import add_broker_arguments
+# ---- the emulator over MQTT ----
 
-    add_broker_arguments(p, "serve over MQTT instead: mqtt://host[:port] or mqtts://host[:port] (TLS); credentials "
-                            "from --credentials FILE or the environment, never from this URL if you can help it")
-    p.add_argument("--mqtt", action="store_true",
-                   help="serve over MQTT on an in-process broker, started here on 127.0.0.1:1883 (where `squeezeedge "
-                        "mqtt send` looks by default) when that port is free, else on any free port")
-    p.add_argument("--device", default="emulator", help="the device id on the broker (default: emulator)")
-    p.add_argument("--names", metavar="FILE.json",
-                   help='the home\'s names, sent to the device before it serves: {"area": [...], "floor": [...], '
-                        '"name": {"light": [...], ...}} (host emulator over a serial line)')
-    p.set_defaults(func=cmd_emulate)
-    return p
+def emulator_mqtt_args(broker: "str | BrokerSettings | None", device: str) -> tuple[list[str], str | None]:
+    """Emulator arguments for ``broker``/``device``. Credentials go into a private temp config
+    file (not onto the command line, where `ps` shows them); returns (args, that file or None)."""
+    from .mqtt import check_device
+
+    s = resolve(broker)
+    check_device(device)
+    args = ["--broker", s.url, "--device", device]
+    for option, path in (("--cafile", s.cafile), ("--certfile", s.certfile), ("--keyfile", s.keyfile)):
+        if path:
+            args += [option, os.path.abspath(path)]
+    if s.tls and not s.check_hostname:
+        args.append("--tls-insecure-no-hostname-check")
+    if s.username is None:
+        return args, None
+    fd, path = tempfile.mkstemp(prefix="se-mqtt-", suffix=".conf")
+    with os.fdopen(fd, "w") as f:  # mkstemp: mode 0600
+        f.write(f"username = {toml_string(s.username)}\n")
+        if s.password is not None:
+            f.write(f"password = {toml_string(s.password)}\n")
+    return args + ["--config", path], path
 
 
-BOARDS = ("host", "stm32f405", "rv32-virt")  # the boards' own list: host_tools/boards.py
-
-
-def wait_while_alive(emu: "Emulator") -> int:
-    """Block until the emulator exits (an error: it should run until interrupted)."""
-    while emu.alive():
-        time.sleep(0.2)
-    print(f"emulate: the emulator exited with status {emu.proc.returncode}", file=sys.stderr)
-    return 1
-
-
-def cmd_emulate(args) -> int:
-    names = None
-    if getattr(args, "names", None):
-        if args.board != "host" or getattr(args, "broker", None) or getattr(args, "mqtt", False):
-            print("emulate: --names works with the host emulator on a serial line (pty, tcp or stdio); "
-                  "tell other devices with `squeezeedge names push FILE --port URL` (or --broker URL "
-                  "--device ID) once they run", file=sys.stderr)
-            return 2
-        try:
-            names = HomeNames.load(args.names)
-        except NamesError as e:
-            print(f"emulate: {e}", file=sys.stderr)
-            return 2
-    if getattr(args, "image", None) and args.board == "host":
-        print("emulate: --image runs a board's firmware image under QEMU (--board stm32f405 or rv32-virt); "
-              "the host emulator is built from --model", file=sys.stderr)
-        return 2
-    if args.board != "host":
-        from .boards import run_board_emulator
-
-        return run_board_emulator(args)
-    say = lambda s: print(f"emulate: {s}", file=sys.stderr, flush=True)  # noqa: E731
-    if getattr(args, "broker", None) or getattr(args, "mqtt", False):
-        from .mqtt import cmd_emulate_mqtt
-
-        return cmd_emulate_mqtt(args, say)
+def start_mqtt_emulator(model, broker: "str | BrokerSettings | None", device: str, sanitize: bool = False, progress=None):
+    """Build (MQTT=1) and start an emulator serving ``device`` on ``broker``; returns an Emulator."""
+    pkg = prepare_package(model if model is not None else default_model_path(), progress)
+    binary = build_emulator(pkg, sanitize=sanitize, progress=progress, mqtt=True)
+    args, conf = emulator_mqtt_args(broker, device)
+    emu = Emulator(binary, "mqtt", args=args)
     try:
-        source = args.model or default_model_path()
-        if not Path(source).exists():
-            raise EmulatorError(f"{source}: no such model; pass --model FILE.semodel or a package directory")
-        binary = build_emulator(prepare_package(source, say), sanitize=args.sanitize, progress=say)
-        argv = [str(binary), *parse_serial(args.serial)]
-    except EmulatorError as e:
-        print(f"emulate: {e}", file=sys.stderr)
-        return 2
-    if args.serial == "stdio":  # the protocol on our own stdin/stdout
-        init = write_names_init(names) if names else None
-        if init:  # a dry run with no input first, so that a refused name is one sentence, not raw JSON
-            r = subprocess.run([argv[0], "--init", str(init), "--stdio"], stdin=subprocess.DEVNULL,
-                               capture_output=True, text=True, errors="replace")
-            if r.returncode != 0:
-                init.unlink(missing_ok=True)
-                refusal = _names_refusal(names, r.stderr.splitlines())
-                print(f"emulate: {refusal + '; fix or remove it in the names file' if refusal else r.stderr.strip()}",
-                      file=sys.stderr)
-                return 2
-        proc = subprocess.Popen([argv[0], *(["--init", str(init)] if init else []), *argv[1:]])
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGTERM)
-            return proc.wait()
-        finally:
-            if init:
-                init.unlink(missing_ok=True)
-    emu = Emulator(binary, args.serial, names=names)
-    try:
-        emu.start()
-        print(f"emulator listening on {emu.url}  (squeezeedge send 'turn on the light' --port {emu.url}); "
-              "Ctrl-C stops it", flush=True)
-        return wait_while_alive(emu)
-    except KeyboardInterrupt:
-        return 0
-    except EmulatorError as e:
-        print(f"emulate: {e}", file=sys.stderr)
-        return 2
+        return emu.start()
     finally:
-        emu.stop()
+        if conf:
+            os.unlink(conf)  # read at start-up; SE_READY comes after that

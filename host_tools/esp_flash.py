@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .flash import FlashError, Progress, _is_pty, _quiet, check_serial_port, default_serial_port
+from .flash import FlashError, Progress, is_pty, no_progress, check_serial_port, default_serial_port
 
 ESP_BOARDS = {"esp32": "ESP32", "esp32s3": "ESP32-S3", "esp32c3": "ESP32-C3"}
 # The ROM syncs at 115200; 460800 is ESP-IDF's default flashing rate and works on the common
@@ -219,7 +219,7 @@ def _has_reset_lines(port: str) -> bool:
     board must already sit in its ROM loader and is not reset at the end."""
     if "://" in port:
         return port.startswith("rfc2217://")
-    return not _is_pty(port)
+    return not is_pty(port)
 
 
 def _connect(port: str, board: str, attempts: int, say: Progress, mode: str):
@@ -277,7 +277,7 @@ def flash_esp32(source, board: str = "esp32c3", port: str | None = None, verify:
     from esptool import cmds
     from esptool.util import FatalError
 
-    say = progress or _quiet
+    say = progress or no_progress
     if board not in ESP_BOARDS:
         raise FlashError(f"unknown ESP board {board!r}; available: {', '.join(ESP_BOARDS)}")
     if source is None:

@@ -29,7 +29,6 @@ with stage lines (``percent=None``) and with the tool's percentages.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import fcntl
 import glob
@@ -54,7 +53,7 @@ class FlashError(RuntimeError):
     """Flashing failed; the message is one sentence saying why and what to do."""
 
 
-def _quiet(stage: str, percent: float | None = None) -> None:
+def no_progress(stage: str, percent: float | None = None) -> None:
     pass
 
 
@@ -118,7 +117,7 @@ def _last_line(out: str) -> str:
 
 # ---- the serial port: missing, busy, permission ----
 
-def _is_pty(port: str) -> bool:
+def is_pty(port: str) -> bool:
     try:
         return 136 <= os.major(os.stat(port).st_rdev) <= 143 or port.startswith("/dev/pts/")
     except OSError:
@@ -174,7 +173,7 @@ def check_serial_port(port: str) -> None:
                              "(serial monitor, squeezeedge send) and retry") from None
     finally:
         os.close(fd)
-    if not _is_pty(port):  # a pty's slave is held by whoever serves it; only real ports
+    if not is_pty(port):  # a pty's slave is held by whoever serves it; only real ports
         holders = _holders(port)
         if holders:
             raise FlashError(f"serial port {port} is busy: held open by {', '.join(holders)}; "
@@ -208,7 +207,7 @@ class UartFlasher:
         self.serial_mode = serial_mode  # None: 8e1 (what the ROM wants), 8n1 on a pty
 
     def _base(self) -> list[str]:
-        mode = self.serial_mode or ("8n1" if _is_pty(self.port) else "8e1")
+        mode = self.serial_mode or ("8n1" if is_pty(self.port) else "8e1")
         return [self.tool, "-m", mode, "-b", str(self.baud)]
 
     def _explain(self, out: str) -> FlashError:
@@ -240,14 +239,14 @@ class UartFlasher:
         return FlashError(f"wrong chip on {self.port}: the bootloader reports chip id 0x{pid:03x}, but the "
                           f"{self.board} firmware needs 0x{want:03x} (STM32F405/407); check the board")
 
-    def chip_id(self, progress: Progress = _quiet) -> int:
+    def chip_id(self, progress: Progress = no_progress) -> int:
         status, out = _run(self._base() + [self.port], progress, "connecting to the bootloader", min(self.timeout, 30))
         m = re.search(r"Device ID\s*:\s*(0x[0-9a-fA-F]+)", out)
         if status != 0 or not m:
             raise self._explain(out)
         return int(m.group(1), 16)
 
-    def flash(self, image: Path, verify: bool = True, progress: Progress = _quiet) -> None:
+    def flash(self, image: Path, verify: bool = True, progress: Progress = no_progress) -> None:
         check_serial_port(self.port)
         pid = self.chip_id(progress)
         if pid != CHIP_IDS[self.board]:
@@ -287,7 +286,7 @@ class StlinkFlasher:
             return FlashError(f"the probe's target is not an {self.target}: {_last_line(out)}")
         return FlashError(f"pyocd failed: {_last_line(out)}")
 
-    def flash(self, image: Path, verify: bool = True, progress: Progress = _quiet) -> None:
+    def flash(self, image: Path, verify: bool = True, progress: Progress = no_progress) -> None:
         cmd = [self.tool, "flash"] + self._common()
         if image.suffix == ".bin":
             cmd += ["--format", "bin", "-a", hex(FLASH_BASE)]
@@ -333,7 +332,7 @@ class DfuFlasher:
             return FlashError("the USB DFU device is busy: another program has claimed it; close it and retry")
         return FlashError(f"dfu-util failed: {_last_line(out)}")
 
-    def flash(self, image: Path, verify: bool = True, progress: Progress = _quiet) -> None:
+    def flash(self, image: Path, verify: bool = True, progress: Progress = no_progress) -> None:
         if image.suffix != ".bin":
             raise FlashError(f"{image}: dfu-util writes raw .bin images; pass firmware.bin")
         size = image.stat().st_size
@@ -390,7 +389,7 @@ def flash_stm32(image_path=None, method: str = "uart", port: str | None = None, 
     ``board``) to the board's flash at 0x08000000 with ``method`` (uart, stlink, dfu), verify it,
     start it. ``port``: the serial port (uart), the probe's unique id (stlink) or the DFU
     device's serial (dfu). Returns the image flashed; raises FlashError (one sentence)."""
-    say = progress or _quiet
+    say = progress or no_progress
     if board not in CHIP_IDS:
         raise FlashError(f"unknown board {board!r}; available: {', '.join(CHIP_IDS)}")
     if method not in METHODS:
@@ -409,168 +408,3 @@ def flash_stm32(image_path=None, method: str = "uart", port: str | None = None, 
     say(f"flashing {image} ({image.stat().st_size:,} bytes) with {method}", None)
     flasher.flash(image, verify, say)
     return image
-
-
-# ---- CLI ----
-
-def add_flash_parser(subparsers) -> argparse.ArgumentParser:
-    from .esp_flash import DEFAULT_BAUD as ESP_BAUD, ESP_BOARDS
-
-    p = subparsers.add_parser("flash", help="write the firmware to a board (STM32: UART bootloader, ST-Link or USB "
-                                            "DFU; ESP32/S3/C3: ROM serial bootloader with esptool)",
-                              description="STM32 (--board stm32f405, needs --method): write IMAGE "
-                                          "(firmware.bin/.hex/.elf) or BUILD_DIR/firmware.bin to the flash at "
-                                          "0x08000000, verify it and start it; without IMAGE the firmware is built "
-                                          "first. uart: stm32flash (BOOT0 high + reset); stlink: pyocd; dfu: "
-                                          "dfu-util (BOOT0 high + USB). "
-                                          "ESP32 (--board esp32|esp32s3|esp32c3): write an ESP-IDF build directory "
-                                          "(bootloader, partition table and app at the offsets in its "
-                                          "flasher_args.json), a merged image (at 0x0) or an app image (at 0x10000) "
-                                          "through the chip's ROM serial bootloader with esptool: the chip is "
-                                          "detected and checked before anything is erased, every region is "
-                                          "MD5-verified, then the board is reset; --port may be a serial device or "
-                                          "socket://HOST:PORT. "
-                                          "MicroPython (--micropython --port PORT [DIR]): copy the native module "
-                                          "and its weights to a board running MicroPython with mpremote, checked "
-                                          "and SHA-256-verified (see --micropython).")
-    p.add_argument("image", nargs="?", metavar="IMAGE or BUILD_DIR",
-                   help="STM32 default: build the firmware; ESP32: required (idf.py build's directory or a .bin); "
-                        "--micropython: the `squeezeedge build --micropython` folder (DIR)")
-    p.add_argument("--board", default="stm32f405", choices=list(CHIP_IDS) + list(ESP_BOARDS),
-                   help="target board (default: stm32f405)")
-    p.add_argument("--method", choices=list(METHODS), help="STM32 only, required there: uart, stlink or dfu")
-    p.add_argument("--port", help="uart and ESP32: the serial port (default: the only /dev/ttyUSB*|ttyACM*); "
-                                  "stlink: the probe's unique id; dfu: the device's serial; --micropython: the board's serial port or "
-                                  "socket://HOST:PORT")
-    p.add_argument("--baud", type=int, help=f"baud rate (default: {DEFAULT_BAUD} for uart; {ESP_BAUD} for ESP32 "
-                                            "after the ROM syncs at 115200)")
-    p.add_argument("--no-stub", dest="stub", action="store_false",
-                   help="ESP32 only: talk to the ROM loader alone, without esptool's flasher stub (slower; what "
-                        "Secure Download Mode needs)")
-    p.add_argument("--micropython", action="store_true",
-                   help="copy a native MicroPython module (`squeezeedge build --micropython -o DIR`) to a board "
-                        "running MicroPython, with mpremote: --port is its serial port or socket://HOST:PORT; the "
-                        "weights go into ROMFS where the board can write it, else next to squeezeedge.mpy on its "
-                        "filesystem; both are SHA-256-verified on the board. Before copying, the board's .mpy "
-                        "version and architecture are checked. Without DIR, the board is asked for its "
-                        "architecture and the shipped model is built for it first (cached). --board and --method do "
-                        "not apply")
-    p.add_argument("--no-romfs", dest="romfs", action="store_false",
-                   help="--micropython only: put the weights on the filesystem even where the board's ROMFS is "
-                        "writable (writing ROMFS replaces its whole partition 0)")
-    p.add_argument("--no-verify", dest="verify", action="store_false",
-                   help="skip reading the flash back (ESP32: skip the second MD5 pass; esptool still checks each "
-                        "write's MD5; --micropython: skip the SHA-256 check on the board)")
-    p.set_defaults(func=cmd_flash)
-    return p
-
-
-# .mpy arches we build (natmod.ARCHES), best first: the first one the board runs is built when
-# `flash --micropython` has no DIR (armv7emsp before armv7m: the SMLAD kernels).
-_MPY_BUILD_ORDER = ("armv7emsp", "armv7m", "armv6m", "rv32imc", "x64")
-
-
-def micropython_arch_for(port: str) -> str:
-    """The .mpy arch to build for the MicroPython board at ``port`` (asked over mpremote);
-    DeployError when the board runs none that ``squeezeedge build --micropython`` makes."""
-    import contextlib
-
-    from .micropython import mpyfile
-    from .micropython.deploy import DeployError, connect, probe
-
-    transport = connect(port)
-    try:
-        info = probe(transport)
-    finally:
-        with contextlib.suppress(Exception):
-            transport.exit_raw_repl()
-        with contextlib.suppress(Exception):
-            transport.close()
-    for arch in _MPY_BUILD_ORDER:
-        if mpyfile.runs_arch(info.format.arch, arch):
-            return arch
-    raise DeployError(f"the board's MicroPython ({info.machine}) runs {info.format.arch} native code, for which "
-                      "squeezeedge builds no .mpy (" + ", ".join(_MPY_BUILD_ORDER) + "): build a firmware with "
-                      "the user C module instead (squeezeedge build --micropython-usermod)")
-
-
-def _flash_micropython(args) -> int:
-    """``flash --micropython``: deploy.deploy with tqdm bars and messages on stderr; one line and
-    exit 2 on failure; the report's summary on stdout."""
-    from .micropython.deploy import deploy
-    from .micropython.source import MicroPythonError
-
-    def say(msg: str) -> None:
-        print(f"flash: {msg}", file=sys.stderr, flush=True)
-
-    try:
-        if args.method:
-            raise MicroPythonError("--method is for the STM32 board only: a MicroPython board is written over its "
-                                   "REPL with mpremote; drop --method")
-        if not args.port:
-            raise MicroPythonError("--micropython needs --port: the board's serial port (e.g. /dev/ttyACM0) or "
-                                   "socket://HOST:PORT (`mpremote devs` lists serial ports)")
-        folder = args.image
-        if folder is None:
-            from .micropython.natmod import build_native_module
-
-            arch = micropython_arch_for(args.port)
-            say(f"no DIR given: building the shipped model for the board's arch ({arch})")
-            folder = build_native_module(None, arch, progress=say).directory
-        report = deploy(folder, args.port, progress=say, verify=args.verify, replace_romfs=args.romfs)
-    except MicroPythonError as e:  # DeployError is one
-        print(f"flash: {e}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    return 0
-
-
-def cmd_flash(args) -> int:
-    if getattr(args, "micropython", False):
-        return _flash_micropython(args)
-    bar = {"stage": None, "tqdm": None}
-
-    def progress(stage: str, percent: float | None) -> None:
-        if percent is None:
-            if bar["tqdm"] is not None:
-                bar["tqdm"].close()
-                bar["tqdm"] = None
-            print(f"flash: {stage}", file=sys.stderr, flush=True)
-            return
-        if bar["tqdm"] is None or bar["stage"] != stage:
-            from tqdm import tqdm
-
-            if bar["tqdm"] is not None:
-                bar["tqdm"].close()
-            bar["tqdm"] = tqdm(total=100, desc=stage, unit="%", bar_format="{desc}: {percentage:3.0f}%|{bar}|",
-                               file=sys.stderr)
-            bar["stage"] = stage
-        bar["tqdm"].n = percent
-        bar["tqdm"].refresh()
-
-    from .esp_flash import DEFAULT_BAUD as ESP_BAUD, ESP_BOARDS, flash_esp32
-
-    try:
-        if args.board in ESP_BOARDS:
-            if args.method:
-                raise FlashError(f"--method is for the STM32 board only: the {args.board} is flashed through its ROM "
-                                 "serial bootloader; drop --method")
-            written = flash_esp32(args.image, args.board, args.port, args.verify, progress,
-                                  args.baud or ESP_BAUD, stub=args.stub)
-            done = f"flashed {written.describe()} to the {args.board}{' (verified)' if args.verify else ''}"
-        else:
-            if not args.method:
-                raise FlashError(f"--method is required for the {args.board}: uart, stlink or dfu")
-            image = flash_stm32(args.image, args.method, args.port, args.verify, progress, args.board,
-                                args.baud or DEFAULT_BAUD)
-            done = (f"flashed {image} to the {args.board} at 0x08000000 with {args.method}"
-                    f"{' (verified)' if args.verify else ''}")
-    except FlashError as e:
-        if bar["tqdm"] is not None:
-            bar["tqdm"].close()
-        print(f"flash: {e}", file=sys.stderr)
-        return 2
-    if bar["tqdm"] is not None:
-        bar["tqdm"].close()
-    print(done)
-    return 0

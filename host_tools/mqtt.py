@@ -12,36 +12,29 @@ Library::
     broker = start_local_broker()                  # in-process amqtt on 127.0.0.1:<free port>
     with MqttTransport(broker.url, "kitchen") as t:  # a transport.Transport: request/command/classify_json
         print(t.classify_json(b"turn on the light"))
-    engine = open_mqtt_engine(broker.url, "kitchen")  # .name, .classify(data) -> Answer
     broker.stop()
 
-``open_mqtt_engine(None, ...)`` is self-contained: it starts a local broker and an MQTT host
-emulator for the model and stops both on ``close()``.
+``engines.open_mqtt_engine`` gives a classify engine over this transport (with ``broker=None``
+it starts a local broker and an MQTT host emulator too, and stops both on ``close()``).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import json
-import os
 import queue
 import re
 import socket
-import sys
-import tempfile
 import threading
 import time
 import uuid
 
-from .broker import (BrokerSettings, MqttError, add_broker_arguments, broker_options,  # noqa: F401 - re-exported
-                     default_broker, mask, parse_broker_url, resolve, settings_from_args)
-from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError, seconds
+from .broker import BrokerSettings, MqttError, default_broker, parse_broker_url, resolve
+from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, seconds
 
 DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONNECT_TIMEOUT = 5.0
-SEND_WINDOW = 32  # `mqtt send`: requests in flight at once (answers still print in input order)
 
 
 # ---- topics and URLs ----
@@ -444,188 +437,6 @@ class MqttEngine(DeviceEngine):
         super().close()
         if self.broker is not None:
             self.broker.stop()
-
-
-def open_mqtt_engine(broker: "str | BrokerSettings | None", device: str | None, model=None, timeout: float = DEFAULT_TIMEOUT) -> MqttEngine:
-    """An engine answered by ``device`` through ``broker``. With ``broker=None``: start a local
-    amqtt broker and an MQTT host emulator for ``model`` (default the shipped model); both stop
-    with ``close()``."""
-    if broker is not None:
-        if not device:
-            raise MqttError("--broker needs --device ID (the device's id on the broker)")
-        return MqttEngine(MqttTransport(broker, device), "device", timeout=timeout)
-    local = start_local_broker()
-    emu = None
-    try:
-        device = device or f"emu-{uuid.uuid4().hex[:8]}"
-        emu = start_mqtt_emulator(model, local.url, device)
-        return MqttEngine(MqttTransport(local.url, device), "emulator", emulator=emu, broker=local, timeout=timeout)
-    except BaseException:
-        if emu is not None:
-            emu.stop()
-        local.stop()
-        raise
-
-
-# ---- the emulator over MQTT ----
-
-def toml_string(value: str) -> str:
-    """A TOML basic string, as the emulator's --config reader and read_credentials_file parse it."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def emulator_mqtt_args(broker: "str | BrokerSettings | None", device: str) -> tuple[list[str], str | None]:
-    """Emulator arguments for ``broker``/``device``. Credentials go into a private temp config
-    file (not onto the command line, where `ps` shows them); returns (args, that file or None)."""
-    s = resolve(broker)
-    check_device(device)
-    args = ["--broker", s.url, "--device", device]
-    for option, path in (("--cafile", s.cafile), ("--certfile", s.certfile), ("--keyfile", s.keyfile)):
-        if path:
-            args += [option, os.path.abspath(path)]
-    if s.tls and not s.check_hostname:
-        args.append("--tls-insecure-no-hostname-check")
-    if s.username is None:
-        return args, None
-    fd, path = tempfile.mkstemp(prefix="se-mqtt-", suffix=".conf")
-    with os.fdopen(fd, "w") as f:  # mkstemp: mode 0600
-        f.write(f"username = {toml_string(s.username)}\n")
-        if s.password is not None:
-            f.write(f"password = {toml_string(s.password)}\n")
-    return args + ["--config", path], path
-
-
-def start_mqtt_emulator(model, broker: "str | BrokerSettings | None", device: str, sanitize: bool = False, progress=None):
-    """Build (MQTT=1) and start an emulator serving ``device`` on ``broker``; returns an Emulator."""
-    from .emulator import Emulator, build_emulator, default_model_path, prepare_package
-
-    pkg = prepare_package(model if model is not None else default_model_path(), progress)
-    binary = build_emulator(pkg, sanitize=sanitize, progress=progress, mqtt=True)
-    args, conf = emulator_mqtt_args(broker, device)
-    emu = Emulator(binary, "mqtt", args=args)
-    try:
-        return emu.start()
-    finally:
-        if conf:
-            os.unlink(conf)  # read at start-up; SE_READY comes after that
-
-
-# ---- CLI: squeezeedge mqtt send | listen ----
-
-def add_mqtt_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("mqtt", help="talk to devices through an MQTT broker",
-                              description="Requests on squeezeedge/ID/cmd, answers on squeezeedge/ID/result.")
-    sub = p.add_subparsers(dest="mqtt_command", required=True)
-    s = sub.add_parser("send", help="send commands to a device and print its answers",
-                       description="Send each TEXT as one QoS 1 request; print one JSON answer per line.")
-    s.add_argument("text", nargs="*", metavar="TEXT", help="commands; none: read lines from stdin")
-    s.add_argument("--device", required=True, help="the device id")
-    s.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help="seconds to wait for each answer; with MQTT 5 a request also expires at the broker after "
-                        "this long, so a device that comes back later never runs it")
-    add_broker_arguments(s)
-    s.add_argument("--cmd", choices=["info", "version", "stats", "ping"], help="send a device command instead")
-    s.set_defaults(func=cmd_mqtt_send)
-    li = sub.add_parser("listen", help="print what devices answer and announce",
-                        description="Print every result and status message as one JSON line until Ctrl-C.")
-    li.add_argument("--device", default="+", help="a device id, or + for all (default)")
-    add_broker_arguments(li)
-    li.add_argument("--count", type=int, default=0, help="exit after this many messages (0: never)")
-    li.add_argument("--timeout", type=float, default=0, help="exit after this many seconds (0: never)")
-    li.set_defaults(func=cmd_mqtt_listen)
-    from .mqtt_acl import add_acl_parser
-
-    add_acl_parser(sub)
-    return p
-
-
-def cmd_mqtt_send(args) -> int:
-    from .transport import print_answers
-
-    try:
-        settings = settings_from_args(args)
-        with MqttTransport(settings, args.device, expiry=request_expiry(args.timeout)) as t:
-            return print_answers(t, args, window=SEND_WINDOW)
-    except (TransportError, ValueError) as e:
-        print(f"mqtt send: {mask(str(e))}", file=sys.stderr)
-        return 2
-
-
-def cmd_mqtt_listen(args) -> int:
-    out: queue.Queue = queue.Queue()
-    try:
-        t = topics(args.device, allow_wildcard=True)
-        client = connect_client(settings_from_args(args),
-                                on_message=lambda c, u, m: out.put((m.topic, bytes(m.payload), m.retain)))
-    except MqttError as e:
-        print(f"mqtt listen: {e}", file=sys.stderr)
-        return 2
-    client.subscribe([(t["result"], 1), (t["status"], 1)])
-    deadline = time.monotonic() + args.timeout if args.timeout else None
-    n = 0
-    try:
-        while not args.count or n < args.count:
-            left = 0.5 if deadline is None else deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                topic, payload, retain = out.get(timeout=min(left, 0.5))
-            except queue.Empty:
-                continue
-            text = payload.decode("utf-8", "replace")
-            try:
-                value = json.loads(text) if topic.endswith("/result") else text
-            except ValueError:
-                value = text
-            print(json.dumps({"topic": topic, "payload": value, **({"retained": True} if retain else {})},
-                             ensure_ascii=False), flush=True)
-            n += 1
-    except KeyboardInterrupt:
-        pass
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return 0
-
-
-def cmd_emulate_mqtt(args, say) -> int:
-    """``squeezeedge emulate --broker URL | --mqtt [--device ID]``: serve the device over MQTT."""
-    from .emulator import EmulatorError, default_model_path, wait_while_alive
-
-    local = emu = None
-    try:
-        source = args.model or default_model_path()
-        if not os.path.exists(source):
-            raise EmulatorError(f"{source}: no such model; pass --model FILE.semodel or a package directory")
-        check_device(args.device)
-        broker = settings_from_args(args) if args.broker else None
-        if broker is None:  # where `squeezeedge mqtt send` looks by default, if free
-            port = default_local_port()
-            try:
-                local = start_local_broker(port)
-            except MqttError:
-                if port is None:
-                    raise
-                local = start_local_broker()  # taken in the meantime
-            broker = parse_broker_url(local.url)
-            print(f"MQTT broker (in-process amqtt) listening on {broker.url}", flush=True)
-        else:
-            connect_client(broker).disconnect()  # an unreachable broker: one clear line, now
-        emu = start_mqtt_emulator(source, broker, args.device, sanitize=args.sanitize, progress=say)
-        print(f"emulator serving device {args.device!r} on {broker.url}  "
-              f"(squeezeedge mqtt send 'turn on the light' --device {args.device} {broker_options(broker)}); "
-              "Ctrl-C stops it", flush=True)
-        return wait_while_alive(emu)
-    except KeyboardInterrupt:
-        return 0
-    except (EmulatorError, TransportError) as e:
-        print(f"emulate: {mask(str(e))}", file=sys.stderr)
-        return 2
-    finally:
-        if emu is not None:
-            emu.stop()
-        if local is not None:
-            local.stop()
 
 
 # ---- Home Assistant discovery and presence (shared by the serial bridge) ----

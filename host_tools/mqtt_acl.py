@@ -25,8 +25,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from .broker import MqttError, read_credentials_file
-from .mqtt import check_device, toml_string, topics
+from .broker import MqttError, read_credentials_file, toml_string
+from .mqtt import check_device, topics
 
 # mosquitto 2.0's mosquitto_passwd: "$7$" = PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt
 PBKDF2_ITERATIONS = 101
@@ -121,38 +121,3 @@ def write_acl(out: str | os.PathLike, devices: list[str], controller: str) -> Ac
     (out / "acl").write_text(acl_text(devices, controller), encoding="utf-8")
     files.conf.write_text(conf_text(out), encoding="utf-8")
     return files
-
-
-def add_acl_parser(sub) -> None:
-    a = sub.add_parser("acl", help="write a locked-down mosquitto configuration (users, passwords, ACL)",
-                       description="Write a mosquitto password file, an ACL and a mosquitto.conf snippet into DIR: "
-                                   "each device may only read its own requests and publish its own answers, status "
-                                   "and discovery; only the controller may send requests (commands and names); "
-                                   "anonymous clients are refused. Each user's password is written to "
-                                   "DIR/credentials/USER.toml (chmod 600): give it to that client with --credentials "
-                                   "(the tools) or --config (the emulator). A serial board's bridge logs in as that "
-                                   "board's device id. Passwords already there are kept.",
-                       epilog="example: squeezeedge mqtt acl --device kitchen --device hall --controller homeassistant "
-                              "-o /etc/mosquitto/squeezeedge; then add `include_dir /etc/mosquitto/squeezeedge` to "
-                              "/etc/mosquitto/mosquitto.conf (it loads the mosquitto.conf written there) and restart "
-                              "mosquitto")
-    a.add_argument("--device", action="append", required=True, metavar="ID", help="a device id (repeat for each)")
-    a.add_argument("--controller", required=True, metavar="NAME",
-                   help="the user allowed to send requests and names: Home Assistant, or the host where you run "
-                        "`squeezeedge mqtt send` and `names push`")
-    a.add_argument("-o", "--output", required=True, metavar="DIR", help="where to write the files")
-    a.set_defaults(func=cmd_mqtt_acl)
-
-
-def cmd_mqtt_acl(args) -> int:
-    import sys
-
-    try:
-        files = write_acl(args.output, args.device, args.controller)
-    except (MqttError, OSError) as e:
-        print(f"mqtt acl: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {files.directory}/passwd, acl and mosquitto.conf (include it in the broker's configuration)")
-    for user in files.users:
-        print(f"  {user}: --credentials {files.credentials(user)}")
-    return 0

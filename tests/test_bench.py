@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from squeezeedge import bench
+from squeezeedge.cli import bench as bench_cli
 from squeezeedge.compiler import benchmark
 from squeezeedge.compiler.package import macs
 from squeezeedge.models.config import PRESETS
@@ -77,7 +78,7 @@ def test_bench_report(tiny_result, tmp_path):
 
 def test_bench_cli_arguments(monkeypatch, tmp_path, capsys):
     p = argparse.ArgumentParser()
-    bench.add_bench_parser(p.add_subparsers())
+    bench_cli.add_bench_parser(p.add_subparsers())
     a = p.parse_args(["bench", "--presets", "huge", "--no-shipped", "--quick", "-o", str(tmp_path / "x.md")])
     assert a.quick and a.no_shipped
     assert a.func(a) == 2  # unknown preset: one clear error

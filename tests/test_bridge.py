@@ -20,9 +20,12 @@ from squeezeedge.classify import classify_line
 from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
 from squeezeedge.models.model_file import IntModel
 
-mqtt_mod = pytest.importorskip("squeezeedge.mqtt")
-paho = pytest.importorskip("paho.mqtt.client")
-bridge_mod = pytest.importorskip("squeezeedge.bridge")
+import paho.mqtt.client as paho  # noqa: E402
+
+from squeezeedge import bridge as bridge_mod  # noqa: E402
+from squeezeedge import emulator as emulator_mod  # noqa: E402
+from squeezeedge import mqtt as mqtt_mod  # noqa: E402
+from squeezeedge.cli import bridge as bridge_cli  # noqa: E402
 
 from test_mqtt import Collector, Mosquitto  # noqa: E402 - the same mosquitto fixture as the emulator's tests
 
@@ -176,7 +179,7 @@ def test_status_discovery_will_and_serial_reconnect(mosquitto, ref):
 
 def test_cli_errors_are_one_line(mosquitto, emulator, capsys):
     parser = argparse.ArgumentParser()
-    bridge_mod.add_bridge_parser(parser.add_subparsers())
+    bridge_cli.add_parser(parser.add_subparsers())
     cases = [(["--port", "/dev/ttyNOPE9", "--broker", mosquitto.url], "no such port"),
              (["--port", f"socket://127.0.0.1:{free_port()}", "--broker", mosquitto.url], "connection refused"),
              (["--port", emulator.url, "--broker", f"mqtt://127.0.0.1:{free_port()}"], "cannot reach the MQTT broker"),
@@ -192,7 +195,7 @@ def _bridge_process(argv):
     import subprocess
     import sys
 
-    return subprocess.Popen([sys.executable, "-m", "squeezeedge.bridge", *argv], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "squeezeedge", "bridge", *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -270,7 +273,7 @@ def test_discovery_payload_is_the_emulators(mosquitto):
     if not Path("/usr/include/mosquitto.h").exists():
         pytest.skip("libmosquitto-dev is not installed: no MQTT emulator to compare with")
     device = "bdisc"
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, mosquitto.url, device)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, mosquitto.url, device)
     try:
         raw = mqtt_mod.retained(mosquitto.url, mqtt_mod.topics(device)["discovery"], 5)
         assert raw.encode() == mqtt_mod.discovery_config(device, "SqueezeEdge host emulator", "0.1.0")

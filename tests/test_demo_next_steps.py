@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from squeezeedge.cli import NEXT_STEPS
+from squeezeedge.cli.demo import NEXT_STEPS
 
 def _steps(text: str) -> dict[int, list[str]]:
     """The numbered items of NEXT_STEPS and the `$ ` command lines of each."""
@@ -75,10 +75,10 @@ def serve_then_ask(server: str, client: str, ready: str, cwd) -> dict:
 def test_the_demo_ends_with_three_things_to_try():
     assert sorted(STEPS) == [1, 2, 3] and all(len(c) == 2 for c in STEPS.values())
     assert "--board stm32f405" in STEPS[1][0] and "emulate --mqtt" in STEPS[2][0] and "--names" in STEPS[3][1]
-    from squeezeedge import cli
+    from squeezeedge.cli import demo
     import inspect
 
-    body = inspect.getsource(cli.cmd_demo)
+    body = inspect.getsource(demo.run)
     assert body.rstrip().endswith("return 0") and "print(NEXT_STEPS" in body.splitlines()[-2]
 
 

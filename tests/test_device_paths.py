@@ -8,8 +8,7 @@ from squeezeedge.e2e_bench import measure
 from squeezeedge.models.dataset import build_dataset
 from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
 from squeezeedge.models.model_file import IntModel
-from squeezeedge.mqtt import open_mqtt_engine
-from squeezeedge.transport import open_device_engine
+from squeezeedge.engines import open_device_engine, open_mqtt_engine
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import fw_support as fw
 from squeezeedge.classify import MAX_TEXT_BYTES, classify_line
 from squeezeedge.emulator import Emulator
 from squeezeedge.models.engine import ReferenceEngine
-from squeezeedge.transport import DeviceEngine, TransportError, open_device_engine, open_transport
+from squeezeedge.engines import open_device_engine
+from squeezeedge.transport import DeviceEngine, TransportError, open_transport
 
 COMMANDS = {b"/info", b"/version", b"/stats", b"/ping"}
 

@@ -23,7 +23,7 @@ import pytest
 
 from squeezeedge import boards
 from squeezeedge.esp_flash import APP_OFFSET, FlashError, flash_esp32, resolve_esp_image
-from squeezeedge.flash import add_flash_parser
+from squeezeedge.cli.flash import add_parser as add_flash_parser
 
 sys.path.insert(0, str(Path(__file__).parent))
 from esp_rom_loader import EspRomLoader  # noqa: E402

@@ -39,7 +39,7 @@ def test_uart_flash_writes_verifies_and_the_readback_boots(firmware, tmp_path):
     from squeezeedge.models.dataset import build_dataset
     from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
     from squeezeedge.models.model_file import IntModel
-    from squeezeedge.transport import open_device_engine
+    from squeezeedge.engines import open_device_engine
 
     image = firmware.bin.read_bytes()
     stages, percents = [], []
@@ -175,7 +175,8 @@ def test_missing_tool_names_the_package(tmp_path, monkeypatch):
 def test_cli_parser_and_build_dir(tmp_path, capsys):
     import argparse
 
-    from squeezeedge.flash import add_flash_parser, resolve_image
+    from squeezeedge.cli.flash import add_parser as add_flash_parser
+    from squeezeedge.flash import resolve_image
 
     p = argparse.ArgumentParser()
     add_flash_parser(p.add_subparsers(dest="command"))
@@ -230,7 +231,7 @@ def test_emulated_bootloader_speaks_an3155():
 def test_cli_flash_over_uart_prints_progress(firmware, capsys):
     import argparse
 
-    from squeezeedge.flash import add_flash_parser
+    from squeezeedge.cli.flash import add_parser as add_flash_parser
 
     p = argparse.ArgumentParser()
     add_flash_parser(p.add_subparsers(dest="command"))

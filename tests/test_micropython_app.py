@@ -25,6 +25,7 @@ import pytest
 
 import fw_support as fw
 from squeezeedge import mqtt as mqtt_mod
+from squeezeedge import emulator as emulator_mod
 from squeezeedge.models.engine import DEFAULT_MODEL
 from squeezeedge.names import example_home, push_names
 from test_mqtt import Collector, Mosquitto
@@ -167,7 +168,7 @@ def devices(broker, micropython, tmp_path_factory):
     """(peers, C device id, MicroPython device id): the emulator and the app (started with the
     example home in names.json) on one broker."""
     c_dev, mp_dev = f"c{os.getpid()}", f"mp{os.getpid()}"
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, c_dev)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, c_dev)
     app = App(micropython, broker, mp_dev, tmp_path_factory.mktemp("app"), names=example_home())
     peers = None
     try:
@@ -271,7 +272,7 @@ def test_status_last_will_and_discovery(broker, micropython, tmp_path):
     c_dev, mp_dev = f"cw{os.getpid()}", f"mpw{os.getpid()}"
     t = mqtt_mod.topics(mp_dev)
     watch = Collector(broker.url, [t["status"]])
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, c_dev)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, c_dev)
     app = App(micropython, broker, mp_dev, tmp_path / "app")
     try:
         app.start()

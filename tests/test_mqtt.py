@@ -22,6 +22,8 @@ import pytest
 
 import fw_support as fw
 import squeezeedge.mqtt as mqtt_mod
+from squeezeedge.cli import mqtt as mqtt_cli
+from squeezeedge import emulator as emulator_mod
 from squeezeedge.classify import classify_line
 from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
 from squeezeedge.models.model_file import IntModel
@@ -152,7 +154,7 @@ def test_answers_equal_reference(broker_url, ref):
     assert len(texts) >= 100
     device = "eq" + str(abs(hash(broker_url)) % 10000)
     engine = mqtt_mod.MqttEngine(mqtt_mod.MqttTransport(broker_url, device), "device",
-                                 emulator=mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker_url, device))
+                                 emulator=emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, broker_url, device))
     try:
         rtts = []
         for text in texts:
@@ -178,7 +180,7 @@ def test_names_pushed_over_mqtt_are_used(broker_url):
     named = ReferenceEngine(IntModel.load(DEFAULT_MODEL), names)
     device = "nm" + str(abs(hash(broker_url)) % 10000)
     engine = mqtt_mod.MqttEngine(mqtt_mod.MqttTransport(broker_url, device), "device",
-                                 emulator=mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker_url, device))
+                                 emulator=emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, broker_url, device))
     try:
         assert push_names(engine.transport, names) == len(named.encoder.gazetteer)
         for text in sentences()[:40]:
@@ -191,7 +193,7 @@ def test_status_will_and_discovery(mosquitto):
     device = "willtest"
     t = mqtt_mod.topics(device)
     watch = Collector(mosquitto.url, [t["status"], t["discovery"]])
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, mosquitto.url, device)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, mosquitto.url, device)
     try:
         assert mqtt_mod.retained(mosquitto.url, t["status"], 5) == "online"
         config = json.loads(mqtt_mod.retained(mosquitto.url, t["discovery"], 5))
@@ -217,7 +219,7 @@ def test_a_retained_request_is_never_run_by_a_device_that_subscribes_later(mosqu
     t = mqtt_mod.topics(dev)
     col = Collector(mosquitto.url, [t["result"]])
     col.client.publish(t["cmd"], b'{"id":"old","text":"turn on the light"}', qos=1, retain=True).wait_for_publish(10)
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, mosquitto.url, dev)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, mosquitto.url, dev)
     try:
         col.client.publish(t["cmd"], b'{"id":"new","cmd":"ping"}', qos=1).wait_for_publish(10)
         assert col.wait_for(lambda m: b'"new"' in m[1])
@@ -232,7 +234,7 @@ def test_a_retained_request_is_never_run_by_a_device_that_subscribes_later(mosqu
 def test_clean_stop_says_offline(amqtt_broker):
     device = "cleanstop"
     t = mqtt_mod.topics(device)
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, amqtt_broker.url, device)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, amqtt_broker.url, device)
     try:
         assert mqtt_mod.retained(amqtt_broker.url, t["status"], 5) == "online"
     finally:
@@ -245,7 +247,7 @@ def test_broker_restart_loses_no_request(ref):
     broker = Mosquitto().start()
     device = "restart"
     t = mqtt_mod.topics(device)
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, device)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, device)
     tester = None
     try:
         tester = Collector(broker.url, [t["result"]], client_id="se-test-restart", clean=False)
@@ -293,12 +295,12 @@ def test_broker_restart_loses_no_request(ref):
 
 def test_cli_send_listen_and_errors(amqtt_broker, capsys):
     device = "clitest"
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, amqtt_broker.url, device)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, amqtt_broker.url, device)
     try:
         import argparse
 
         parser = argparse.ArgumentParser()
-        mqtt_mod.add_mqtt_parser(parser.add_subparsers())
+        mqtt_cli.add_parser(parser.add_subparsers())
         args = parser.parse_args(["mqtt", "send", "turn off the kitchen lights", "--device", device,
                                   "--broker", amqtt_broker.url])
         assert args.func(args) == 0
@@ -329,7 +331,7 @@ def test_broker_urls_and_credentials(tmp_path):
             mqtt_mod.parse_broker_url(bad)
     with pytest.raises(mqtt_mod.MqttError):
         mqtt_mod.topics("a/b")
-    args, conf = mqtt_mod.emulator_mqtt_args("mqtt://u:secret@127.0.0.1:1", "dev")
+    args, conf = emulator_mod.emulator_mqtt_args("mqtt://u:secret@127.0.0.1:1", "dev")
     try:
         assert "secret" not in " ".join(args)  # credentials go in a private file, not argv
         assert oct(os.stat(conf).st_mode & 0o777) == "0o600"
@@ -354,7 +356,7 @@ def test_credentials_from_url_and_config_file(tmp_path):
     try:
         with pytest.raises(mqtt_mod.MqttError, match="refused"):
             mqtt_mod.connect_client(f"mqtt://se:wrong@127.0.0.1:{broker.port}")
-        emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, good, "authurl")
+        emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, good, "authurl")
         with mqtt_mod.MqttTransport(good, "authurl") as t:
             assert t.classify_json(b"turn on the light")["text"] == "turn on the light"
         emu.stop()
@@ -425,7 +427,7 @@ def _restart_under_load(persistence: bool) -> tuple[list[dict], list[str], int]:
     broker = Mosquitto(persistence=persistence).start()
     device = f"load{int(persistence)}x{os.getpid()}"
     t = mqtt_mod.topics(device)
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, device)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, device)
     texts = [sentences()[i % N_SENTENCES] for i in range(N_LOAD)]
     proc = subprocess.Popen([sys.executable, "-m", "squeezeedge", "mqtt", "send", "--device", device,
                              "--broker", broker.url, "--timeout", "10"],
@@ -494,7 +496,7 @@ def test_mqtt_send_streams_stdin(amqtt_broker):
     import sys
 
     device = "streamer"
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, amqtt_broker.url, device)
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, amqtt_broker.url, device)
     proc = subprocess.Popen([sys.executable, "-m", "squeezeedge", "mqtt", "send", "--device", device,
                              "--broker", amqtt_broker.url], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:

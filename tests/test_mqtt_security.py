@@ -29,6 +29,7 @@ import pytest
 
 from squeezeedge import bridge as bridge_mod
 from squeezeedge import mqtt as mqtt_mod
+from squeezeedge import emulator as emulator_mod
 from squeezeedge.broker import broker_settings
 from squeezeedge.emulator import build_emulator, prepare_package, start_emulator
 from squeezeedge.models.engine import DEFAULT_MODEL
@@ -108,7 +109,7 @@ def tls_broker(pki):
 @pytest.fixture(scope="module")
 def tls_device(tls_broker, pki):
     settings = broker_settings(tls_broker.tls_url, cafile=str(pki / "ca.crt"))
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, settings, "tlsdev")
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, settings, "tlsdev")
     yield emu
     emu.stop()
 
@@ -152,7 +153,7 @@ def test_a_client_certificate_is_sent_when_the_broker_requires_one(tls_broker, p
     mqtt_mod.connect_client(with_cert).disconnect()
     with pytest.raises(mqtt_mod.MqttError):
         mqtt_mod.connect_client(broker_settings(url, cafile=str(pki / "ca.crt")))
-    emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, with_cert, "certdev")  # the emulator too
+    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, with_cert, "certdev")  # the emulator too
     try:
         with mqtt_mod.MqttTransport(with_cert, "certdev") as t:
             assert "error" not in t.command("ping")
@@ -291,7 +292,7 @@ def ids(messages) -> list:
 
 @pytest.fixture(scope="module")
 def home(locked_broker, acl_dir):
-    emus = {d: mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, as_user(locked_broker, acl_dir, d), d)
+    emus = {d: emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, as_user(locked_broker, acl_dir, d), d)
             for d in ("kitchen", "hall")}
     yield emus
     for e in emus.values():
@@ -368,7 +369,7 @@ def test_a_retained_command_is_not_run_at_reconnect(locked_broker, acl_dir, home
         publish(hass, t["cmd"], b'{"id":"retained-old","text":"turn on the oven"}', retain=True)
         watch.until(lambda m: b"retained-old" in m[1])
         home["kitchen"].stop()
-        home["kitchen"] = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, as_user(locked_broker, acl_dir, "kitchen"),
+        home["kitchen"] = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, as_user(locked_broker, acl_dir, "kitchen"),
                                                        "kitchen")
         publish(hass, t["cmd"], b'{"id":"after-reconnect","cmd":"ping"}')
         seen = watch.until(lambda m: b"after-reconnect" in m[1])
@@ -396,7 +397,7 @@ def test_an_expired_request_is_never_run(locked_broker, acl_dir, home):
         sender.disconnect()
         sender.loop_stop()
         time.sleep(2.5)  # the device is away longer than the first request's 1 s expiry
-        home["hall"] = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, as_user(locked_broker, acl_dir, "hall"), "hall")
+        home["hall"] = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, as_user(locked_broker, acl_dir, "hall"), "hall")
         publish(hass, t["cmd"], b'{"id":"after","cmd":"ping"}')
         seen = watch.until(lambda m: b'"after"' in m[1])
         assert ids(seen) == ["kept", "after"]

@@ -11,7 +11,8 @@ import json
 import pytest
 
 import fw_support as fw
-from squeezeedge.emulator import Emulator, EmulatorError, build_emulator, cmd_emulate, prepare_package
+from squeezeedge.cli.emulate import run as cmd_emulate
+from squeezeedge.emulator import Emulator, EmulatorError, build_emulator, prepare_package
 from squeezeedge.models.engine import DEFAULT_MODEL, Encoder, ReferenceEngine
 from squeezeedge.models.entities import home_names
 from squeezeedge.models.gazetteer import HomeNames
@@ -177,7 +178,7 @@ def test_refused_name_stops_the_emulator_with_a_clear_error(binary):
 
 
 def emulate_args(**kw):
-    from squeezeedge.emulator import add_emulate_parser
+    from squeezeedge.cli.emulate import add_parser as add_emulate_parser
 
     sub = argparse.ArgumentParser().add_subparsers()
     add_emulate_parser(sub)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from squeezeedge import bench, peers
+from squeezeedge.cli import bench as bench_cli
 from squeezeedge.models import reference
 from squeezeedge.models.config import PRESETS
 from squeezeedge.models.engine import DEFAULT_MODEL, tokenizer_for
@@ -205,7 +206,7 @@ def test_a_preset_is_found_shipped_or_cached_and_not_trained_when_told(monkeypat
 
 def test_bench_cli_rejects_unknown_presets_and_peers(capsys):
     p = argparse.ArgumentParser()
-    bench.add_bench_parser(p.add_subparsers())
+    bench_cli.add_bench_parser(p.add_subparsers())
     for argv, word in ((["bench", "--presets", "huge"], "unknown preset"), (["bench", "--peers", "tvm"], "unknown peer")):
         a = p.parse_args(argv + ["--quick", "-o", "-"])
         assert a.func(a) == 2

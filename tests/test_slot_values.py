@@ -17,7 +17,7 @@ from squeezeedge.models.evaluate import load_paraphrases
 from squeezeedge.models.model_file import IntModel
 from squeezeedge.models.tokenizer import CONTINUATION, WordPieceTokenizer, word_continuation
 from squeezeedge.names import push_names
-from squeezeedge.transport import open_device_engine
+from squeezeedge.engines import open_device_engine
 
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 MULTI_DIGIT = re.compile(r"-?\d{2,}(?:[.,]\d+)?|-?\d+[.,]\d+")

@@ -11,6 +11,7 @@ import pytest
 
 from squeezeedge import mqtt as mqtt_mod
 from squeezeedge import transport
+from squeezeedge.cli import mqtt as mqtt_cli, send as send_cli
 from squeezeedge.transport import TransportError, open_transport, seconds
 
 
@@ -50,7 +51,7 @@ def test_a_silent_serial_device_times_out_as_configured(silent_port, capsys):
         with pytest.raises(TransportError, match=r"no answer within 0\.7 s:"):
             t.request({"cmd": "ping"}, timeout=0.7)
     parser = argparse.ArgumentParser()
-    transport.add_send_parser(parser.add_subparsers())
+    send_cli.add_parser(parser.add_subparsers())
     args = parser.parse_args(["send", "turn on the light", "--port", silent_port, "--timeout", "0.6"])
     assert args.func(args) == 2
     err = capsys.readouterr().err
@@ -61,7 +62,7 @@ def test_a_silent_mqtt_device_times_out_as_configured(capsys):
     broker = mqtt_mod.start_local_broker()
     try:
         parser = argparse.ArgumentParser()
-        mqtt_mod.add_mqtt_parser(parser.add_subparsers())
+        mqtt_cli.add_parser(parser.add_subparsers())
         args = parser.parse_args(["mqtt", "send", "turn on the light", "--device", "nobody-home",
                                   "--broker", broker.url, "--timeout", "0.8"])
         assert args.func(args) == 2

@@ -12,48 +12,12 @@ our heads' scales (``round(x / s_head)``, clipped to int8) and handed to ``model
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
-
 from ..models.model_file import IntModel
-from ..models.reference import Logits
+from .base import LABELS, PEERS, PeerModel, PeerUnavailable, to_our_logits  # noqa: F401 - the peers' API
 
-PEERS = ("onnxrt", "litert", "tflm")
-LABELS = {"onnxrt": "ONNX Runtime int8", "litert": "LiteRT int8", "tflm": "TFLite Micro int8"}
 INSTALL_HINT = "pip install '.[bench]', or make bench"
 LITERT_TORCH_HINT = ("make bench-deps installs it; by hand (after pip install '.[bench]', which holds its dependencies): "
                      "pip install --no-deps litert-torch==0.10.0 litert-converter==0.5.0 xdsl==0.28.0")
-
-
-class PeerUnavailable(RuntimeError):
-    """The peer cannot run here (package missing) or cannot run this model; str() says why."""
-
-
-@dataclass
-class PeerModel:
-    """A built peer: ``run(ids)`` → float intent logits [K] and slot logits [len(ids), S]."""
-
-    name: str
-    size_bytes: int  # the model file a device would store (.onnx / .tflite)
-    run: object  # callable(list[int]) -> (np.ndarray, np.ndarray)
-    prepare: object = None  # callable(list[int]) -> callable(): inputs set up, the timed call runs the network
-    arena_bytes: int | None = None  # TFLite Micro only: the smallest arena that runs it
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return LABELS[self.name]
-
-
-def to_our_logits(model: IntModel, intent: np.ndarray, slots: np.ndarray) -> Logits:
-    """Float logits (a peer's dequantized int8 outputs) → int8 logits in our heads' scales."""
-    sc = model.info["scales"]
-
-    def q(x, s):
-        return np.clip(np.round(np.asarray(x, np.float64) / s), -128, 127).astype(np.int64)
-
-    return Logits(intent=q(intent, sc["head.intent"]), slots=q(slots, sc["head.slot"]))
 
 
 def missing(name: str) -> str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.model_file import IntModel
-from . import PeerModel, PeerUnavailable
+from .base import PeerModel, PeerUnavailable
 from .export import padded, static_net
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.model_file import IntModel
-from . import PeerModel
+from .base import PeerModel
 
 
 def build(model: IntModel, calibration: list[list[int]], work) -> PeerModel:

@@ -12,7 +12,7 @@ import tempfile
 import numpy as np
 
 from ..models.model_file import IntModel
-from . import PeerModel, PeerUnavailable
+from .base import PeerModel, PeerUnavailable
 from .export import padded
 from .litert import dequantizer
 

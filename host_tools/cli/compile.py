@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .targets import TARGETS
+from ..compiler.targets import TARGETS
 
 
-def add_compile_parser(subparsers) -> None:
+def add_parser(subparsers) -> None:
     c = subparsers.add_parser(
         "compile", help="compile an int8 model to a plain C model package",
         description="Compile an int8 model file with Apache TVM into dependency-free C: model.c (kernels, "
@@ -25,7 +25,7 @@ def add_compile_parser(subparsers) -> None:
                    help="plain portable C kernels only (no target tensor intrinsic such as SMLAD on cortex-m4)")
     c.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the package")
     c.add_argument("--quiet", action="store_true", help="no progress lines")
-    c.set_defaults(func=cmd_compile)
+    c.set_defaults(func=run)
 
 
 def _err(msg: str) -> int:
@@ -33,12 +33,12 @@ def _err(msg: str) -> int:
     return 2
 
 
-def cmd_compile(args) -> int:
+def run(args) -> int:
     from ..models.engine import DEFAULT_MODEL
     from ..models.model_file import IntModel, ModelFileError
-    from .meta import write_meta
-    from .package import compile_model
-    from .relax_graph import CompileError
+    from ..compiler.meta import write_meta
+    from ..compiler.package import compile_model
+    from ..compiler.relax_graph import CompileError
 
     path = Path(args.model) if args.model else DEFAULT_MODEL
     say = (lambda s: None) if args.quiet else (lambda s: print(f"[compile] {s} ...", file=sys.stderr, flush=True))
