@@ -1,12 +1,13 @@
 """A serial board on MQTT: ``squeezeedge bridge --port URL [--device ID] [--broker URL]``.
 
 A board with no network (a UART, USB CDC, QEMU's socket, the host emulator's TCP port) shows up
-on the broker exactly like the MQTT host emulator (firmware/PROTOCOL.md "Over MQTT")::
+on the broker exactly like the MQTT host emulator (firmware/PROTOCOL.md "Over MQTT"; the topics
+and the discovery payload are ``mqtt_topics``'s)::
 
     squeezeedge/ID/cmd      requests, QoS 1: each payload is forwarded as one request line
     squeezeedge/ID/result   the board's answer line, QoS 1
     squeezeedge/ID/status   retained online/offline; the last will is offline
-    homeassistant/sensor/squeezeedge_ID/intent/config   retained discovery (mqtt.discovery_config)
+    homeassistant/sensor/squeezeedge_ID/intent/config   retained discovery (mqtt_topics.discovery_config)
 
 Library::
 
@@ -34,6 +35,7 @@ from .models.gazetteer import NamesError
 from .broker import BrokerSettings, mask, resolve
 from .mqtt import (CONNECT_TIMEOUT, MqttError, check_device, closed_before_connack, new_client, publish_presence,
                    refused, start_connect, topics, unsupported_protocol)
+from .mqtt_topics import OFFLINE
 from .names import push_names
 from .transport import BAUDRATE, DEFAULT_TIMEOUT, Transport, TransportError, open_transport
 
@@ -186,7 +188,7 @@ class Bridge:
     def _try_connect(self, mqtt5: bool):
         """None when connected and subscribed; else the CONNACK reason code or an MqttError."""
         c = new_client(self.broker, f"squeezeedge-{self.device}", mqtt5, clean=False)
-        c.will_set(self.topics["status"], "offline", qos=1, retain=True)
+        c.will_set(self.topics["status"], OFFLINE, qos=1, retain=True)
         c.reconnect_delay_set(int(BACKOFF_MIN), int(BACKOFF_MAX))
         refusals: list = []
         dropped = threading.Event()
@@ -366,7 +368,7 @@ class Bridge:
         if c is not None:
             try:
                 if self._mqtt_up.is_set():
-                    info = c.publish(self.topics["status"], "offline", qos=1, retain=True)
+                    info = c.publish(self.topics["status"], OFFLINE, qos=1, retain=True)
                     info.wait_for_publish(timeout)
                 c.disconnect()
             except Exception:  # noqa: BLE001 - stopping must not raise

@@ -1,6 +1,6 @@
 """The device protocol over MQTT (firmware/ports/host/mqtt.c speaks the device side).
 
-Topics, for a device id ``ID`` (1..64 of ``A-Za-z0-9_-``)::
+Topics, for a device id ``ID`` (1..64 of ``A-Za-z0-9_-``), as defined once in ``mqtt_topics``::
 
     squeezeedge/ID/cmd      requests, QoS 1: one payload = one request line (JSON or plain text)
     squeezeedge/ID/result   answers, QoS 1: one JSON response line per request
@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import queue
-import re
 import socket
 import threading
 import time
 import uuid
 
+from . import mqtt_topics
 from .broker import BrokerSettings, MqttError, default_broker, parse_broker_url, resolve
+from .mqtt_topics import DEVICE_RE, OFFLINE, ONLINE, discovery_config
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, seconds
 
-DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONNECT_TIMEOUT = 5.0
 
 
@@ -41,11 +40,9 @@ CONNECT_TIMEOUT = 5.0
 
 def topics(device: str, allow_wildcard: bool = False) -> dict[str, str]:
     """The topics of ``device`` (``+``, with ``allow_wildcard``: of every device, for subscriptions;
-    the discovery topic then is no valid filter). The one definition every tool and the ACL use."""
+    the discovery topic then is no valid filter): ``mqtt_topics.topics`` of a checked id."""
     check_device(device, allow_wildcard)
-    return {"cmd": f"squeezeedge/{device}/cmd", "result": f"squeezeedge/{device}/result",
-            "status": f"squeezeedge/{device}/status",
-            "discovery": f"homeassistant/sensor/squeezeedge_{device}/intent/config"}
+    return mqtt_topics.topics(device)
 
 
 def check_device(device: str, allow_wildcard: bool = False) -> str:
@@ -441,25 +438,11 @@ class MqttEngine(DeviceEngine):
 
 # ---- Home Assistant discovery and presence (shared by the serial bridge) ----
 
-def discovery_config(device: str, model: str, sw_version: str) -> bytes:
-    """The retained Home Assistant discovery payload, byte for byte what the C emulator
-    publishes (firmware/ports/host/mqtt.c ``publish_discovery``) for the same strings."""
-    t = topics(device)
-    config = {"name": "Intent", "unique_id": f"squeezeedge_{device}_intent", "object_id": f"squeezeedge_{device}_intent",
-              "state_topic": t["result"], "value_template": "{{ value_json.intent }}",
-              "json_attributes_topic": t["result"], "availability_topic": t["status"],
-              "payload_available": "online", "payload_not_available": "offline",
-              "icon": "mdi:microphone-message",
-              "device": {"identifiers": [f"squeezeedge_{device}"], "name": f"SqueezeEdge {device}",
-                         "manufacturer": "SqueezeEdge", "model": model, "sw_version": sw_version}}
-    return json.dumps(config, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 def publish_presence(client, device: str, online: bool, model: str | None = None, sw_version: str | None = None):
     """Publish the retained status (``online``/``offline``) and, given ``model``, the discovery
     config, as the emulator does on connect. Returns the status publish's MQTTMessageInfo."""
     t = topics(device)
-    info = client.publish(t["status"], "online" if online else "offline", qos=1, retain=True)
+    info = client.publish(t["status"], ONLINE if online else OFFLINE, qos=1, retain=True)
     if model is not None:
         client.publish(t["discovery"], discovery_config(device, model, sw_version or "unknown"), qos=1, retain=True)
     return info

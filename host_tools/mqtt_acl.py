@@ -10,7 +10,8 @@ Writes into DIR:
 Each device may read only its own cmd topic and write only its own result, status and
 discovery topics; only the controller (Home Assistant, the bridge host, `squeezeedge mqtt send`)
 may publish requests, and so the home's names (sent as requests too). Nobody else can do
-anything. The topics are those of ``mqtt.topics`` — the one definition the tools and devices share.
+anything. The topics are ``mqtt.topics``, i.e. ``mqtt_topics`` — the one definition the tools
+and the C devices (through its generated header) share.
 
 Re-running keeps the passwords already in ``credentials/`` (adding a device does not lock out the
 others).

@@ -267,20 +267,6 @@ def test_broker_restart_loses_no_request(emulator, ref):
         broker.remove()
 
 
-def test_discovery_payload_is_the_emulators(mosquitto):
-    from pathlib import Path
-
-    if not Path("/usr/include/mosquitto.h").exists():
-        pytest.skip("libmosquitto-dev is not installed: no MQTT emulator to compare with")
-    device = "bdisc"
-    emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, mosquitto.url, device)
-    try:
-        raw = mqtt_mod.retained(mosquitto.url, mqtt_mod.topics(device)["discovery"], 5)
-        assert raw.encode() == mqtt_mod.discovery_config(device, "SqueezeEdge host emulator", "0.1.0")
-    finally:
-        emu.stop()
-
-
 def test_the_bridge_gives_the_board_its_names_and_restores_them_after_a_reset(mosquitto, emulator):
     """With names, the bridge tells the board the home's names at once and again whenever its table
     is empty (here: cleared through MQTT, as a reset would leave it)."""

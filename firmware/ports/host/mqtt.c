@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "se_mqtt_topics.h"
+
 #define SE_MQTT_KEEPALIVE 15
 #define SE_MQTT_BACKOFF_MIN 1  /* seconds; doubles up to the maximum */
 #define SE_MQTT_BACKOFF_MAX 30
@@ -98,7 +100,7 @@ int se_mqtt_parse_url(const char *url, se_mqtt_config_t *cfg, char *err, int err
 
 int se_mqtt_valid_device(const char *d) {
   size_t i, n = strlen(d);
-  if (n == 0 || n > 64) return 0;
+  if (n == 0 || n > SE_MQTT_DEVICE_MAX) return 0;
   for (i = 0; i < n; ++i)
     if (!(isalnum((unsigned char)d[i]) || d[i] == '_' || d[i] == '-')) return 0;
   return 1;
@@ -206,7 +208,9 @@ typedef struct {
   se_protocol_t *proto;
   const se_mqtt_config_t *cfg;
   const char *fw_version, *model_name;
-  char t_cmd[128], t_result[128], t_status[128], t_discovery[160];
+  char t_cmd[SE_MQTT_TOPIC_CAP], t_result[SE_MQTT_TOPIC_CAP], t_status[SE_MQTT_TOPIC_CAP], t_discovery[SE_MQTT_TOPIC_CAP];
+  char discovery[2048];
+  int discovery_len;
   char *resp;
   int32_t resp_len, resp_cap;
   int ready_printed;
@@ -221,19 +225,14 @@ static void collect(void *c, const uint8_t *data, int32_t len) {
   x->resp_len += len;
 }
 
-static void publish_discovery(struct mosquitto *m, mqtt_ctx_t *x) {
-  char buf[2048];
-  const char *d = x->cfg->device; /* validated: [A-Za-z0-9_-] only, no JSON escaping needed */
-  int n = snprintf(buf, sizeof buf,
-                   "{\"name\":\"Intent\",\"unique_id\":\"squeezeedge_%s_intent\",\"object_id\":\"squeezeedge_%s_intent\","
-                   "\"state_topic\":\"%s\",\"value_template\":\"{{ value_json.intent }}\","
-                   "\"json_attributes_topic\":\"%s\",\"availability_topic\":\"%s\","
-                   "\"payload_available\":\"online\",\"payload_not_available\":\"offline\","
-                   "\"icon\":\"mdi:microphone-message\","
-                   "\"device\":{\"identifiers\":[\"squeezeedge_%s\"],\"name\":\"SqueezeEdge %s\","
-                   "\"manufacturer\":\"SqueezeEdge\",\"model\":\"%s\",\"sw_version\":\"%s\"}}",
-                   d, d, x->t_result, x->t_result, x->t_status, d, d, x->model_name, x->fw_version);
-  mosquitto_publish(m, NULL, x->t_discovery, n, buf, 1, true);
+/* The retained discovery payload (se_mqtt_topics.h); 0, or -1 when it does not fit. */
+static int build_discovery(mqtt_ctx_t *x) {
+  /* the device id is validated ([A-Za-z0-9_-]) and model and version are constants: no JSON escaping needed */
+  int n = snprintf(x->discovery, sizeof x->discovery, SE_MQTT_DISCOVERY,
+                   SE_MQTT_DISCOVERY_ARGS(x->cfg->device, x->t_result, x->t_status, x->model_name, x->fw_version));
+  if (n < 0 || n >= (int)sizeof x->discovery) return -1;
+  x->discovery_len = n;
+  return 0;
 }
 
 /* One sentence for a failed TLS connection, from what libmosquitto logs: a failed handshake is
@@ -273,8 +272,8 @@ static void on_connect(struct mosquitto *m, void *c, int rc) {
   }
   x->connected = 1;
   mosquitto_subscribe(m, NULL, x->t_cmd, 1);
-  mosquitto_publish(m, NULL, x->t_status, 6, "online", 1, true);
-  publish_discovery(m, x);
+  mosquitto_publish(m, NULL, x->t_status, (int)strlen(SE_MQTT_ONLINE), SE_MQTT_ONLINE, 1, true);
+  mosquitto_publish(m, NULL, x->t_discovery, x->discovery_len, x->discovery, 1, true);
   if (x->ready_printed) fprintf(stderr, "se_emulator: mqtt: reconnected to %s:%d\n", x->cfg->host, x->cfg->port);
 }
 
@@ -334,7 +333,7 @@ static void on_message(struct mosquitto *m, void *c, const struct mosquitto_mess
 int se_mqtt_run(se_protocol_t *proto, const se_mqtt_config_t *cfg, volatile sig_atomic_t *stop,
                 const char *firmware_version, const char *model_name) {
   static mqtt_ctx_t x;
-  char client_id[96];
+  char client_id[SE_MQTT_TOPIC_CAP];
   struct mosquitto *m;
   sigset_t block, old;
   int rc, waited;
@@ -344,11 +343,17 @@ int se_mqtt_run(se_protocol_t *proto, const se_mqtt_config_t *cfg, volatile sig_
   x.fw_version = firmware_version;
   x.model_name = model_name;
   x.offline_mid = -1;
-  snprintf(x.t_cmd, sizeof x.t_cmd, "squeezeedge/%s/cmd", cfg->device);
-  snprintf(x.t_result, sizeof x.t_result, "squeezeedge/%s/result", cfg->device);
-  snprintf(x.t_status, sizeof x.t_status, "squeezeedge/%s/status", cfg->device);
-  snprintf(x.t_discovery, sizeof x.t_discovery, "homeassistant/sensor/squeezeedge_%s/intent/config", cfg->device);
-  snprintf(client_id, sizeof client_id, "squeezeedge-%s", cfg->device);
+  /* the device id is validated (1..SE_MQTT_DEVICE_MAX), so every topic fits SE_MQTT_TOPIC_CAP */
+  snprintf(x.t_cmd, sizeof x.t_cmd, SE_MQTT_TOPIC_CMD, SE_MQTT_TOPIC_CMD_ARGS(SE_MQTT_PREFIX, cfg->device));
+  snprintf(x.t_result, sizeof x.t_result, SE_MQTT_TOPIC_RESULT, SE_MQTT_TOPIC_RESULT_ARGS(SE_MQTT_PREFIX, cfg->device));
+  snprintf(x.t_status, sizeof x.t_status, SE_MQTT_TOPIC_STATUS, SE_MQTT_TOPIC_STATUS_ARGS(SE_MQTT_PREFIX, cfg->device));
+  snprintf(x.t_discovery, sizeof x.t_discovery, SE_MQTT_TOPIC_DISCOVERY,
+           SE_MQTT_TOPIC_DISCOVERY_ARGS(SE_MQTT_PREFIX, cfg->device));
+  snprintf(client_id, sizeof client_id, SE_MQTT_CLIENT_ID, SE_MQTT_CLIENT_ID_ARGS(SE_MQTT_PREFIX, cfg->device));
+  if (build_discovery(&x) < 0) {
+    fprintf(stderr, "se_emulator: mqtt: the discovery payload does not fit its buffer\n");
+    return 1;
+  }
   x.resp_cap = proto->out_cap;
   x.resp = malloc((size_t)x.resp_cap);
   if (!x.resp) { fprintf(stderr, "se_emulator: out of memory\n"); return 1; }
@@ -384,7 +389,7 @@ int se_mqtt_run(se_protocol_t *proto, const se_mqtt_config_t *cfg, volatile sig_
   }
   mosquitto_log_callback_set(m, on_log);
   mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1); /* small answers: no Nagle delay */
-  mosquitto_will_set(m, x.t_status, 7, "offline", 1, true);
+  mosquitto_will_set(m, x.t_status, (int)strlen(SE_MQTT_OFFLINE), SE_MQTT_OFFLINE, 1, true);
   mosquitto_reconnect_delay_set(m, SE_MQTT_BACKOFF_MIN, SE_MQTT_BACKOFF_MAX, true);
   mosquitto_connect_callback_set(m, on_connect);
   mosquitto_disconnect_callback_set(m, on_disconnect);
@@ -411,7 +416,7 @@ int se_mqtt_run(se_protocol_t *proto, const se_mqtt_config_t *cfg, volatile sig_
   if (x.connected) {
     int mid = -1;
     pthread_mutex_lock(&offline_lock);
-    rc = mosquitto_publish(m, &mid, x.t_status, 7, "offline", 1, true);
+    rc = mosquitto_publish(m, &mid, x.t_status, (int)strlen(SE_MQTT_OFFLINE), SE_MQTT_OFFLINE, 1, true);
     x.offline_mid = mid;
     pthread_mutex_unlock(&offline_lock);
     if (rc == MOSQ_ERR_SUCCESS) {

@@ -1,4 +1,5 @@
-/* SqueezeEdge host emulator: the device protocol over MQTT (libmosquitto).
+/* SqueezeEdge host emulator: the device protocol over MQTT (libmosquitto). The topics, client id
+ * and discovery payload come from se_mqtt_topics.h (generated from host_tools/mqtt_topics.py):
  *
  *   requests   squeezeedge/<device>/cmd     (QoS 1; one payload = one request line)
  *   answers    squeezeedge/<device>/result  (QoS 1; one JSON response line, no newline)
@@ -17,6 +18,7 @@
 
 #include <signal.h>
 
+#include "se_mqtt_topics.h"
 #include "se_protocol.h"
 
 typedef struct {
@@ -24,7 +26,7 @@ typedef struct {
   int port;
   char username[128];
   char password[128];
-  char device[65];
+  char device[SE_MQTT_DEVICE_MAX + 1];
   int have_broker;
   int tls;                 /* mqtts:// */
   int tls_insecure;        /* no host name check (still checked against the CA) */
@@ -42,7 +44,7 @@ int se_mqtt_parse_url(const char *url, se_mqtt_config_t *cfg, char *err, int err
 int se_mqtt_read_config(const char *path, se_mqtt_config_t *cfg, char *err, int err_cap);
 /* Fill username/password from SQUEEZEEDGE_MQTT_USERNAME / SQUEEZEEDGE_MQTT_PASSWORD when unset. */
 int se_mqtt_read_env(se_mqtt_config_t *cfg, char *err, int err_cap);
-/* A device id usable in topics and Home Assistant ids: 1..64 of [A-Za-z0-9_-]. */
+/* A device id usable in topics and Home Assistant ids: 1..SE_MQTT_DEVICE_MAX of [A-Za-z0-9_-]. */
 int se_mqtt_valid_device(const char *device);
 /* Serve the protocol over MQTT until *stop becomes nonzero. Returns the process exit code. */
 int se_mqtt_run(se_protocol_t *proto, const se_mqtt_config_t *cfg, volatile sig_atomic_t *stop,

@@ -12,6 +12,7 @@
 #include "esp_timer.h"
 #include "mqtt_client.h"
 #include "sdkconfig.h"
+#include "se_mqtt_topics.h"
 
 #define SE_MQTT_KEEPALIVE 15 /* seconds, as the host emulator */
 #define SE_MQTT_BACKOFF_MIN_MS 1000u
@@ -25,8 +26,10 @@
 
 static const char *TAG = "se_mqtt";
 
-static char t_cmd[160], t_result[160], t_status[160], t_discovery[160];
-static char client_id[96];
+/* settings_valid_prefix/_device bound the prefix and the id, so every topic fits SE_MQTT_TOPIC_CAP */
+static char t_cmd[SE_MQTT_TOPIC_CAP], t_result[SE_MQTT_TOPIC_CAP], t_status[SE_MQTT_TOPIC_CAP];
+static char t_discovery[SE_MQTT_TOPIC_CAP];
+static char client_id[SE_MQTT_TOPIC_CAP];
 static char discovery[2048];
 static int discovery_len;
 static char broker_shown[256];
@@ -44,18 +47,11 @@ static int32_t rx_kept, rx_total, rx_seen;
 static uint8_t rx_tail[2];
 static int rx_active;
 
-/* Home Assistant discovery, byte for byte firmware/ports/host/mqtt.c publish_discovery and
- * host_tools/mqtt.py discovery_config (device id and prefix need no JSON escaping). */
+/* Home Assistant discovery (se_mqtt_topics.h, as the host emulator's). Device id and prefix are
+ * validated ([A-Za-z0-9_/-]) and model and version are constants: no JSON escaping needed. */
 static int build_discovery(const char *d) {
-  int n = snprintf(discovery, sizeof discovery,
-                   "{\"name\":\"Intent\",\"unique_id\":\"squeezeedge_%s_intent\",\"object_id\":\"squeezeedge_%s_intent\","
-                   "\"state_topic\":\"%s\",\"value_template\":\"{{ value_json.intent }}\","
-                   "\"json_attributes_topic\":\"%s\",\"availability_topic\":\"%s\","
-                   "\"payload_available\":\"online\",\"payload_not_available\":\"offline\","
-                   "\"icon\":\"mdi:microphone-message\","
-                   "\"device\":{\"identifiers\":[\"squeezeedge_%s\"],\"name\":\"SqueezeEdge %s\","
-                   "\"manufacturer\":\"SqueezeEdge\",\"model\":\"%s\",\"sw_version\":\"%s\"}}",
-                   d, d, t_result, t_result, t_status, d, d, "SqueezeEdge " CONFIG_IDF_TARGET, SE_FIRMWARE_VERSION);
+  int n = snprintf(discovery, sizeof discovery, SE_MQTT_DISCOVERY,
+                   SE_MQTT_DISCOVERY_ARGS(d, t_result, t_status, "SqueezeEdge " CONFIG_IDF_TARGET, SE_FIRMWARE_VERSION));
   if (n < 0 || n >= (int)sizeof discovery) return -1;
   discovery_len = n;
   return 0;
@@ -126,7 +122,7 @@ static void on_event(void *arg, esp_event_base_t base, int32_t id, void *data) {
       /* the host's order: subscribe, "online", discovery */
       backoff_ms = SE_MQTT_BACKOFF_MIN_MS;
       esp_mqtt_client_subscribe(client, (const char *)t_cmd, 1);
-      esp_mqtt_client_publish(client, t_status, "online", 6, 1, 1);
+      esp_mqtt_client_publish(client, t_status, SE_MQTT_ONLINE, (int)strlen(SE_MQTT_ONLINE), 1, 1);
       esp_mqtt_client_publish(client, t_discovery, discovery, discovery_len, 1, 1);
       if (ready_logged) ESP_LOGI(TAG, "reconnected to %s", broker_shown);
       break;
@@ -196,11 +192,11 @@ esp_err_t mqtt_link_init(const se_settings_t *s) {
   esp_err_t err;
 
   device_id = s->device;
-  snprintf(t_cmd, sizeof t_cmd, "%s/%s/cmd", s->prefix, s->device);
-  snprintf(t_result, sizeof t_result, "%s/%s/result", s->prefix, s->device);
-  snprintf(t_status, sizeof t_status, "%s/%s/status", s->prefix, s->device);
-  snprintf(t_discovery, sizeof t_discovery, "homeassistant/sensor/squeezeedge_%s/intent/config", s->device);
-  snprintf(client_id, sizeof client_id, "squeezeedge-%s", s->device);
+  snprintf(t_cmd, sizeof t_cmd, SE_MQTT_TOPIC_CMD, SE_MQTT_TOPIC_CMD_ARGS(s->prefix, s->device));
+  snprintf(t_result, sizeof t_result, SE_MQTT_TOPIC_RESULT, SE_MQTT_TOPIC_RESULT_ARGS(s->prefix, s->device));
+  snprintf(t_status, sizeof t_status, SE_MQTT_TOPIC_STATUS, SE_MQTT_TOPIC_STATUS_ARGS(s->prefix, s->device));
+  snprintf(t_discovery, sizeof t_discovery, SE_MQTT_TOPIC_DISCOVERY, SE_MQTT_TOPIC_DISCOVERY_ARGS(s->prefix, s->device));
+  snprintf(client_id, sizeof client_id, SE_MQTT_CLIENT_ID, SE_MQTT_CLIENT_ID_ARGS(s->prefix, s->device));
   if (build_discovery(s->device) < 0) return ESP_ERR_INVALID_SIZE;
   show_broker(s->broker);
 
@@ -211,8 +207,8 @@ esp_err_t mqtt_link_init(const se_settings_t *s) {
   cfg.credentials.authentication.password = s->mqtt_pass[0] ? s->mqtt_pass : NULL;
   if (strncmp(s->broker, "mqtts://", 8) == 0 && !tls_settings(s, &cfg)) return ESP_ERR_INVALID_ARG;
   cfg.session.last_will.topic = t_status;
-  cfg.session.last_will.msg = "offline";
-  cfg.session.last_will.msg_len = 7;
+  cfg.session.last_will.msg = SE_MQTT_OFFLINE;
+  cfg.session.last_will.msg_len = (int)strlen(SE_MQTT_OFFLINE);
   cfg.session.last_will.qos = 1;
   cfg.session.last_will.retain = 1;
   cfg.session.disable_clean_session = true; /* persistent session: queued QoS 1 requests survive */

@@ -1,6 +1,7 @@
 /* SqueezeEdge ESP32 app: the line protocol over MQTT (esp-mqtt), exactly as the host emulator
  * (firmware/ports/host/mqtt.c, firmware/PROTOCOL.md "Over MQTT"), for a device id ID and
- * a topic prefix P ("squeezeedge" unless configured):
+ * a topic prefix P ("squeezeedge" unless configured); topics, client id and discovery payload
+ * from se_mqtt_topics.h (generated from host_tools/mqtt_topics.py):
  *
  *   requests   P/ID/cmd     (subscribed with QoS 1; one payload = one request line)
  *   answers    P/ID/result  (QoS 1, not retained; one JSON response line, no newline)

@@ -63,7 +63,7 @@ static char *nvs_pem(nvs_handle_t h, const char *key) {
 
 int settings_valid_device(const char *d) {
   size_t i, n = strlen(d);
-  if (n == 0 || n > 64) return 0;
+  if (n == 0 || n > SE_MQTT_DEVICE_MAX) return 0;
   for (i = 0; i < n; ++i) {
     char c = d[i];
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return 0;
@@ -73,7 +73,7 @@ int settings_valid_device(const char *d) {
 
 int settings_valid_prefix(const char *p) {
   size_t i, n = strlen(p);
-  if (n == 0 || n > 63 || p[0] == '/' || p[n - 1] == '/') return 0;
+  if (n == 0 || n > SE_MQTT_PREFIX_MAX || p[0] == '/' || p[n - 1] == '/') return 0;
   for (i = 0; i < n; ++i) {
     char c = p[i];
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||

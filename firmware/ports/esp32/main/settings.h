@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "esp_err.h"
+#include "se_mqtt_topics.h"
 
 #define SE_NVS_NAMESPACE "squeezeedge"
 
@@ -15,8 +16,8 @@ typedef struct {
   char broker[256];    /* mqtt://host[:port] or mqtts://host[:port] */
   char mqtt_user[128];
   char mqtt_pass[128];
-  char device[65];     /* 1..64 of [A-Za-z0-9_-] */
-  char prefix[64];     /* first topic level(s), [A-Za-z0-9_/-] */
+  char device[SE_MQTT_DEVICE_MAX + 1]; /* 1..64 of [A-Za-z0-9_-] */
+  char prefix[SE_MQTT_PREFIX_MAX + 1]; /* first topic level(s), [A-Za-z0-9_/-] */
   uint32_t baud;       /* UART0 */
   /* mqtts://: PEM texts from NVS (heap, NULL when absent): the CA that signed the broker's
    * certificate (mqtt_ca; without it, ESP-IDF's certificate bundle if enabled), and a client
