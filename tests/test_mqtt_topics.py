@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import squeezeedge.mqtt as mqtt_mod
+from squeezeedge import emulator as emulator_mod
 from squeezeedge import mqtt_topics
 from squeezeedge.models.engine import DEFAULT_MODEL
 from test_mqtt import Mosquitto, _mosquitto_binary  # a mosquitto on a free port; its apt-get line when missing
@@ -141,7 +142,7 @@ def test_the_host_emulator_publishes_the_definition():
     _mosquitto_binary()
     broker = Mosquitto().start()
     try:
-        emu = mqtt_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, device)
+        emu = emulator_mod.start_mqtt_emulator(DEFAULT_MODEL, broker.url, device)
         try:
             raw = mqtt_mod.retained(broker.url, t["discovery"], 5)
             assert raw is not None and raw.encode() == mqtt_topics.discovery_config(
