@@ -93,3 +93,19 @@ def test_float_model_from_int_runs(tiny_result):
     intent, slots = net(ids, torch.tensor([8]))
     assert intent.shape == (1, len(model.intents)) and slots.shape == (1, 8, len(model.tags))
     assert torch.isfinite(intent).all()
+
+
+def test_startup_bench_times_every_listed_command_and_writes_its_report(tmp_path, capsys):
+    """`squeezeedge bench --startup`: each command of the issue as a new process, beside the bare
+    interpreter; the numbers are the report's, not asserted (benchmarks/STARTUP.md)."""
+    from squeezeedge import startup_bench
+
+    p = argparse.ArgumentParser()
+    bench_cli.add_bench_parser(p.add_subparsers())
+    out = tmp_path / "STARTUP.md"
+    a = p.parse_args(["bench", "--startup", "--runs", "1", "-o", str(out)])
+    a.func(a)  # its exit status says whether each median is under the budget: a measurement, not a check
+    table = capsys.readouterr().out
+    for command in ["python -c pass", *startup_bench.COMMANDS]:
+        assert f"| `{command}" in table and f"`{command}" in out.read_text()
+    assert "squeezeedge bench --startup" in out.read_text()
