@@ -332,6 +332,28 @@ def test_an_idle_tcp_client_is_closed_after_the_idle_timeout(binary):
         assert _ask(emu.url, b'{"id": 1, "cmd": "ping"}') == {"id": 1, "pong": True}
 
 
+def test_emulate_passes_its_idle_timeout_to_the_emulator():
+    """`squeezeedge emulate --serial tcp:0 --idle-timeout S`: the emulator it starts closes a silent
+    client after S seconds; the option is refused where no TCP clients are served."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "squeezeedge", "emulate", "--serial", "tcp:0", "--idle-timeout", "0.5"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        url = p.stdout.readline().split()[3]  # "emulator listening on socket://127.0.0.1:PORT ..."
+        s = _raw(url)
+        s.settimeout(30)
+        assert s.recv(1) == b"", "the emulator kept an idle client past --idle-timeout"
+        assert _ask(url, b'{"id": 2, "cmd": "ping"}') == {"id": 2, "pong": True}
+    finally:
+        p.terminate()
+        p.wait(10)
+    r = subprocess.run([sys.executable, "-m", "squeezeedge", "emulate", "--serial", "pty", "--idle-timeout", "1"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--idle-timeout is for the host emulator serving --serial tcp:PORT" in r.stderr
+
+
 @pytest.mark.parametrize("line, code, rid", [
     (b'{"id": "c1", "cmd": "' + b"x" * 40 + b'"}', "unknown_command", "c1"),
     (b'{"id": "n1", "text": {"nested": 1}}', "bad_json", "n1"),

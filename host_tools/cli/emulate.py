@@ -36,6 +36,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="with --board stm32f405|rv32-virt: run this firmware image as it is (the firmware.elf, or "
                         "the directory, that `squeezeedge build --board ... -o DIR` wrote) instead of building one")
     p.add_argument("--serial", default="pty", help="pty | tcp:PORT | stdio (default: pty)")
+    p.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                   help="with --serial tcp:PORT: close a client that sent nothing for this long, so forgotten "
+                        "connections cannot hold all 64 of the emulator's client slots (default: 120; 0: never)")
     p.add_argument("--sanitize", action="store_true", help="build with AddressSanitizer and UBSan")
     add_broker_arguments(p, "serve over MQTT instead: mqtt://host[:port] or mqtts://host[:port] (TLS); credentials "
                             "from --credentials FILE or the environment, never from this URL if you can help it")
@@ -75,6 +78,12 @@ def run(args) -> int:
         print("emulate: --image runs a board's firmware image under QEMU (--board stm32f405 or rv32-virt); "
               "the host emulator is built from --model", file=sys.stderr)
         return 2
+    idle = getattr(args, "idle_timeout", None)
+    if idle is not None and (args.board != "host" or not args.serial.startswith("tcp:") or idle < 0
+                             or getattr(args, "broker", None) or getattr(args, "mqtt", False)):
+        print("emulate: --idle-timeout is for the host emulator serving --serial tcp:PORT, and is a number of "
+              "seconds >= 0 (0: never)", file=sys.stderr)
+        return 2
     if args.board != "host":
         return run_board(args)
     say = lambda s: print(f"emulate: {s}", file=sys.stderr, flush=True)  # noqa: E731
@@ -85,7 +94,7 @@ def run(args) -> int:
         if not Path(source).exists():
             raise EmulatorError(f"{source}: no such model; pass --model FILE.semodel or a package directory")
         binary = build_emulator(prepare_package(source, say), sanitize=args.sanitize, progress=say)
-        argv = [str(binary), *parse_serial(args.serial)]
+        argv = [str(binary), *parse_serial(args.serial), *(["--idle-timeout", f"{idle:g}"] if idle is not None else [])]
     except EmulatorError as e:
         print(f"emulate: {e}", file=sys.stderr)
         return 2
@@ -109,7 +118,7 @@ def run(args) -> int:
         finally:
             if init:
                 init.unlink(missing_ok=True)
-    emu = Emulator(binary, args.serial, names=names)
+    emu = Emulator(binary, args.serial, args=argv[1:], names=names)
     try:
         emu.start()
         print(f"emulator listening on {emu.url}  (squeezeedge send 'turn on the light' --port {emu.url}); "
