@@ -21,7 +21,8 @@ import platform
 import sys
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+from .resources import BENCH_DIR, BENCH_DIR_RULE
+
 DEFAULT_OUT = BENCH_DIR / "COMPILER.md"
 RESULTS_OUT = BENCH_DIR / "RESULTS.md"
 LENGTHS = (8, 32)
@@ -58,8 +59,8 @@ def add_bench_parser(subparsers) -> None:
     b.add_argument("--no-shipped", action="store_true", help="--compiler: skip the shipped model")
     b.add_argument("--no-ort", action="store_true", help="--compiler: skip ONNX Runtime")
     b.add_argument("-o", "--output", default=None, metavar="PATH",
-                   help=f"markdown report (default: {RESULTS_OUT}, plots beside it; --compiler: {DEFAULT_OUT}); "
-                        "'-' for none")
+                   help=f"markdown report (default: {RESULTS_OUT}, plots beside it; --compiler: {DEFAULT_OUT}; "
+                        f"--micropython: MICROPYTHON.md; all in {BENCH_DIR_RULE}); '-' for none")
     b.set_defaults(func=cmd_bench)
 
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .resources import BENCH_DIR, BENCH_DIR_RULE
 from .transport import Transport, TransportError
 
 
@@ -101,7 +102,7 @@ def format_table(results: list[E2EResult]) -> str:
     return "\n".join(rows)
 
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "benchmarks" / "E2E.md"
+DEFAULT_OUT = BENCH_DIR / "E2E.md"
 
 
 def add_e2e_bench_parser(subparsers) -> None:
@@ -114,7 +115,8 @@ def add_e2e_bench_parser(subparsers) -> None:
     b.add_argument("-n", "--requests", type=int, default=1000, help="sentences per path (default: 1000)")
     b.add_argument("--in-flight", type=int, default=100, help="requests outstanding at once (default: 100)")
     b.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
-    b.add_argument("-o", "--output", default=str(DEFAULT_OUT), metavar="PATH", help="markdown report; '-' for none")
+    b.add_argument("-o", "--output", default=str(DEFAULT_OUT), metavar="PATH",
+                   help=f"markdown report (default: %(default)s, in {BENCH_DIR_RULE}); '-' for none")
     b.set_defaults(func=cmd_bench_e2e)
 
 
@@ -131,5 +133,6 @@ def cmd_bench_e2e(args) -> int:
                   f"command `squeezeedge bench-e2e -n {args.requests} --in-flight {args.in_flight}`. The host "
                   "emulator runs the same C as the boards; latency is one request at a time, round trip through "
                   "the transport; throughput keeps N requests outstanding.\n\n" + table + "\n")
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(report)
     return 0
