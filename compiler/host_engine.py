@@ -16,8 +16,8 @@ from ..models.decode import Answer, decode
 from ..models.engine import Encoder
 from ..models.model_file import IntModel
 from ..models.reference import Logits
+from ..resources import CACHE_DIR
 
-CACHE_DIR = Path(os.environ.get("SQUEEZEEDGE_CACHE", Path(tempfile.gettempdir()) / "squeezeedge-c-cache"))
 HOST_CFLAGS = ["-O2", "-std=c99", "-fPIC", "-shared"]
 
 _ERRORS = {-1: "null pointer", -2: "length outside 1..max_len", -3: "token id out of range", -4: "kernel failed"}

@@ -20,7 +20,8 @@ import os
 import platform
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+from .resources import BENCH_DIR
+
 DEFAULT_OUT = BENCH_DIR / "COMPILER.md"
 RESULTS_OUT = BENCH_DIR / "RESULTS.md"
 LENGTHS = (8, 32)

@@ -35,10 +35,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES, model_digest, prepare_package
+from .emulator import PACKAGE_FILES, model_digest, prepare_package
 from .models.model_file import IntModel
+from .resources import CACHE_DIR, CORE_DIR, PORTS_DIR
 
-PORTS_DIR = FIRMWARE_DIR / "ports"
 STM32F4_DIR = PORTS_DIR / "stm32f4"
 QEMU = "qemu-system-arm"    # the stm32f405's; each board has its own (Board.qemu)
 CC = "arm-none-eabi-gcc"    # the stm32f405's; each board has its own (Board.toolchain)

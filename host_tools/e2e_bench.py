@@ -11,8 +11,8 @@ import json
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
+from .resources import BENCH_DIR
 from .transport import Transport, TransportError
 
 
@@ -99,4 +99,4 @@ def format_table(results: list[E2EResult]) -> str:
     return "\n".join(rows)
 
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "benchmarks" / "E2E.md"
+DEFAULT_OUT = BENCH_DIR / "E2E.md"

@@ -31,12 +31,9 @@ from pathlib import Path
 from .broker import BrokerSettings, resolve, toml_string
 from .models.gazetteer import HomeNames
 from .models.model_file import IntModel
+from .resources import CACHE_DIR, CORE_DIR, PORTS_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE_DIR = ROOT / "firmware"
-CORE_DIR = FIRMWARE_DIR / "core"
-HOST_PORT_DIR = FIRMWARE_DIR / "ports" / "host"
-CACHE_DIR = Path(os.environ.get("SQUEEZEEDGE_CACHE", Path(tempfile.gettempdir()) / "squeezeedge-c-cache"))
+HOST_PORT_DIR = PORTS_DIR / "host"
 PACKAGE_FILES = ("model.c", "model.h", "model_meta.c", "model_meta.h")
 READY_TIMEOUT = 15.0
 
@@ -283,7 +280,7 @@ def start_emulator(model_or_package, serial: str = "tcp:0", sanitize: bool = Fal
 
 
 def default_model_path() -> Path:
-    from .models.engine import DEFAULT_MODEL
+    from .resources import DEFAULT_MODEL
 
     return DEFAULT_MODEL
 

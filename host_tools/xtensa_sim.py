@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .boards import BoardError, prepare_board_package
-from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES
+from .emulator import PACKAGE_FILES
+from .resources import CACHE_DIR, CORE_DIR, FIRMWARE_LIB_DIR, PORTS_DIR
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError
 
-PORT_DIR = FIRMWARE_DIR / "ports" / "xtensa_sim"
+PORT_DIR = PORTS_DIR / "xtensa_sim"
 TARGET = "xtensa"
 CC = "xtensa-lx106-elf-gcc"
 SIZE = "xtensa-lx106-elf-size"
@@ -108,7 +109,7 @@ def size_report(elf) -> SizeReport:
 def _source_files(pkg: Path) -> list[Path]:
     port = sorted(p for p in PORT_DIR.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".S", ".ld")
                   and "build" not in p.relative_to(PORT_DIR).parts)
-    lib = sorted((PORT_DIR.parent.parent / "lib").glob("*.[ch]"))  # firmware/lib/string_cmp.c
+    lib = sorted(FIRMWARE_LIB_DIR.glob("*.[ch]"))  # firmware/lib/string_cmp.c
     return sorted(CORE_DIR.glob("*.[ch]")) + port + lib + [PORT_DIR / "Makefile"] + [pkg / f for f in PACKAGE_FILES]
 
 

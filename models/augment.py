@@ -13,11 +13,11 @@ import dataclasses
 import random
 import re
 from functools import cache
-from importlib import resources
 from typing import Callable
 
 import yaml
 
+from ..resources import MODEL_DATA_DIR
 from .entities import is_held_out
 from .examples import Example
 from .templates import Sampler, Template, ha_intents, templates_from_dict
@@ -359,7 +359,7 @@ def augment_examples(examples: list[Example], rng: random.Random, probability: f
 @cache
 def project_templates() -> tuple[Template, ...]:
     """Our own templates (``data/extra_templates.yaml``), ids prefixed ``extra:``."""
-    path = resources.files(__package__) / "data" / EXTRA_TEMPLATES_FILE
+    path = MODEL_DATA_DIR / EXTRA_TEMPLATES_FILE
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     shared_rules = data.get("expansion_rules", {})
     intents = {}

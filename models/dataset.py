@@ -17,8 +17,8 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from importlib import resources
 
+from ..resources import MODEL_DATA_DIR
 from .augment import augment_examples, novel_name, project_template_examples
 from .examples import Example
 from .templates import FREE_TEXT_SLOTS, Sampler, SampleStats, Template, load_templates
@@ -50,7 +50,7 @@ def text_key(text: str) -> str:
 
 
 def _data_path(name: str):
-    return resources.files(__package__) / "data" / name
+    return MODEL_DATA_DIR / name
 
 
 def load_lines(name: str) -> list[str]:

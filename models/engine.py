@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from ..resources import DEFAULT_MODEL, PRETRAINED_DIR  # noqa: F401 (the models' API: re-exported)
 from . import reference
 from .decode import Answer, decode
 from .gazetteer import Gazetteer, HomeNames
 from .model_file import IntModel
 from .tokenizer import Encoding, WordPieceTokenizer
-
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-DEFAULT_MODEL = PRETRAINED_DIR / "default.semodel"
 
 
 def tokenizer_for(model: IntModel) -> WordPieceTokenizer:

@@ -8,10 +8,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ..resources import MODEL_DATA_DIR as DATA_DIR
 from .decode import Answer
 from .examples import Example
-
-DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 @dataclass

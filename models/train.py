@@ -6,7 +6,6 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -20,7 +19,7 @@ from .config import PRESETS, ModelConfig
 from .decode import Answer, decode_slots
 from .engine import Encoder, ReferenceEngine, tokenizer_for
 from .entities import home_names
-from .evaluate import Metrics, evaluate, evaluate_records, load_paraphrases
+from .evaluate import DATA_DIR, Metrics, evaluate, evaluate_records, load_paraphrases
 from .examples import Example
 from .gazetteer import NAME, PLACEHOLDERS, Gazetteer, HomeNames, readable
 from .labels import IGNORE, Batchable, LabelSpace, build_value_table, encode_examples, negated_labels
@@ -213,7 +212,7 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
         metrics[split] = {"float": evaluate(float_engine.classify, examples),
                           "int8": evaluate(reference.classify, examples),
                           "int8 no names": evaluate(nameless.classify, examples)}
-    paraphrases = load_paraphrases() if (Path(__file__).parent / "data" / "paraphrase_dev.jsonl").exists() else []
+    paraphrases = load_paraphrases() if (DATA_DIR / "paraphrase_dev.jsonl").exists() else []
     if paraphrases:
         metrics["paraphrase"] = {"float": evaluate_records(float_engine.classify, paraphrases),
                                  "int8": evaluate_records(reference.classify, paraphrases),

@@ -24,7 +24,7 @@ AREAS = {
     "flashing": ("flash",),
     "MQTT and bridge": ("mqtt", "bridge", "timeouts"),
     "MicroPython": ("micropython",),
-    "command line, packaging, docs": ("classify", "demo", "docs", "setup", "layers", "wheel"),
+    "command line, packaging, docs": ("classify", "demo", "docs", "setup", "layers", "wheel", "resources"),
     "benchmarks and peers": ("bench", "peers"),
 }
 

@@ -20,6 +20,7 @@ import squeezeedge.models
 # In a checkout the package is three folders (pyproject.toml's package-dir); installed, one.
 ROOTS = {p.__name__: Path(p.__file__).resolve().parent for p in (squeezeedge, squeezeedge.models, squeezeedge.compiler)}
 
+BASE = {"squeezeedge.resources"}  # imports nothing of the package
 TRANSPORTS = {"squeezeedge.transport", "squeezeedge.broker", "squeezeedge.mqtt", "squeezeedge.mqtt_topics"}
 TOOLS_AND_UP = ("squeezeedge.emulator", "squeezeedge.boards", "squeezeedge.bridge", "squeezeedge.flash",
                 "squeezeedge.esp_flash", "squeezeedge.bench", "squeezeedge.e2e_bench", "squeezeedge.engines",
@@ -123,6 +124,11 @@ def test_the_library_never_imports_the_cli():
     assert users <= {"squeezeedge.__main__"}
 
 
+def test_the_base_imports_nothing_of_the_package():
+    graph = import_graph()
+    assert {m: sorted(graph.get(m, {})) for m in BASE} == {m: [] for m in BASE}
+
+
 def test_transports_import_no_tool():
     graph = import_graph()
     upward = {(m, t) for m in TRANSPORTS for t in graph.get(m, {}) if t.startswith(TOOLS_AND_UP)}
@@ -130,9 +136,10 @@ def test_transports_import_no_tool():
 
 
 def test_models_import_nothing_of_the_tools_or_the_compiler():
+    """Only where the package's files are (resources: the shipped models, the data files)."""
     graph = import_graph()
     upward = {(m, t) for m, targets in graph.items() if m.startswith("squeezeedge.models")
-              for t in targets if not t.startswith("squeezeedge.models")}
+              for t in targets if not t.startswith("squeezeedge.models") and t != "squeezeedge.resources"}
     assert upward == set()
 
 

@@ -14,6 +14,7 @@ from ..bench import (BENCH_DIR, DEFAULT_OUT, RESULTS_OUT, text_table, machine, m
 from ..e2e_bench import DEFAULT_OUT as E2E_OUT, format_table, run as run_e2e_bench
 from ..micropython.bench import DEFAULT_OUT as MPY_OUT, run as run_micropython
 from ..micropython.source import MicroPythonError
+from ..resources import BENCH_DIR_RULE
 from ..peers import report
 
 
@@ -56,8 +57,8 @@ def add_bench_parser(subparsers) -> None:
     b.add_argument("--no-shipped", action="store_true", help="--compiler: skip the shipped model")
     b.add_argument("--no-ort", action="store_true", help="--compiler: skip ONNX Runtime")
     b.add_argument("-o", "--output", default=None, metavar="PATH",
-                   help=f"markdown report (default: {RESULTS_OUT}, plots beside it; --compiler: {DEFAULT_OUT}); "
-                        "'-' for none")
+                   help=f"markdown report (default: {RESULTS_OUT}, plots beside it; --compiler: {DEFAULT_OUT}; "
+                        f"--micropython: MICROPYTHON.md; --startup: STARTUP.md; all in {BENCH_DIR_RULE}); '-' for none")
     b.set_defaults(func=run)
 
 
@@ -131,7 +132,8 @@ def add_e2e_parser(subparsers) -> None:
     b.add_argument("-n", "--requests", type=int, default=1000, help="sentences per path (default: 1000)")
     b.add_argument("--in-flight", type=int, default=100, help="requests outstanding at once (default: 100)")
     b.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
-    b.add_argument("-o", "--output", default=str(E2E_OUT), metavar="PATH", help="markdown report; '-' for none")
+    b.add_argument("-o", "--output", default=str(E2E_OUT), metavar="PATH",
+                   help=f"markdown report (default: %(default)s, in {BENCH_DIR_RULE}); '-' for none")
     b.set_defaults(func=run_e2e)
 
 
@@ -147,6 +149,7 @@ def run_e2e(args) -> int:
                   f"command `squeezeedge bench-e2e -n {args.requests} --in-flight {args.in_flight}`. The host "
                   "emulator runs the same C as the boards; latency is one request at a time, round trip through "
                   "the transport; throughput keeps N requests outstanding.\n\n" + table + "\n")
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(report)
     return 0
 

@@ -10,6 +10,7 @@ from ..classify import classify_line
 from ..engines import open_device_engine, open_mqtt_engine
 from ..models.engine import ReferenceEngine
 from ..names import example_home, push_names
+from ..resources import CHECKOUT
 from .common import load_model
 
 DEMO_SENTENCES = [
@@ -44,11 +45,17 @@ def _demo_round(title: str, engine, reference) -> None:
 
 # What `squeezeedge demo` (make demo) ends with: one thing to try on a board in QEMU, one over MQTT,
 # one with the user's own sentence. Each "$ " line is a command; tests/test_demo_next_steps.py
-# runs them all as printed.
-NEXT_STEPS = """\
+# runs them all as printed. In a checkout `make setup` made .venv; installed from a wheel, the
+# command is wherever pip put it and the system packages are the user's to install.
+NEXT_STEPS = ("""\
 Try next (`squeezeedge` is .venv/bin/squeezeedge: `. .venv/bin/activate` puts it on the PATH):
 1. A board: the STM32F405 firmware under QEMU (arm-none-eabi-gcc and qemu-system-arm; make setup
    installs them). In one terminal, then in another:
+""" if CHECKOUT else """\
+Try next:
+1. A board: the STM32F405 firmware under QEMU (apt-get install gcc-arm-none-eabi
+   libnewlib-arm-none-eabi qemu-system-arm). In one terminal, then in another:
+""") + """\
    $ squeezeedge emulate --board stm32f405 --serial tcp:5555
    $ squeezeedge send "turn on the lights in the living room" --port socket://127.0.0.1:5555
 2. MQTT: the emulator on an in-process broker (127.0.0.1:1883). In one terminal, then in another:

@@ -18,10 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..resources import BENCH_DIR
 from .board import BOARD_ARCH, IMPORT_REPORT, ImportReport, QemuModuleBoard
 from .natmod import ARCHES, build_native_module
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent.parent / "benchmarks" / "MICROPYTHON.md"
+DEFAULT_OUT = BENCH_DIR / "MICROPYTHON.md"
 # The C firmware board that runs the same ISA (the reference for instructions per command).
 C_BOARD = {"armv7emsp": "stm32f405", "rv32imc": "rv32-virt"}
 
@@ -76,6 +77,7 @@ def run(out: Path | None = DEFAULT_OUT, progress=None) -> str:
     um = _usermod_row(say)
     text = report(rows, machine(), um)
     if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text)
     return text
 

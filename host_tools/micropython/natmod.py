@@ -28,12 +28,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, model_digest
+from ..emulator import model_digest
 from ..models.model_file import IntModel
+from ..resources import CACHE_DIR, CORE_DIR, FIRMWARE_LIB_DIR, MICROPYTHON_GLUE_DIR
 from . import mpyfile
 from .source import MicroPythonError, micropython_dir
 
-GLUE_DIR = FIRMWARE_DIR / "micropython"
+GLUE_DIR = MICROPYTHON_GLUE_DIR
 MODULE = "squeezeedge"
 MPY_FILE = f"{MODULE}.mpy"
 WEIGHTS_FILE = f"{MODULE}.bin"
@@ -51,7 +52,7 @@ ARCHES = {
 CORE_SOURCES = ("se_blob.c", "se_classify.c", "se_decode.c", "se_json.c", "se_names.c", "se_protocol.c",
                 "se_tokenizer.c", "se_utf8.c")
 NATMOD_SOURCES = ("modsqueezeedge.c", "squeezeedge_natmod.py")
-STRING_CMP = FIRMWARE_DIR / "lib" / "string_cmp.c"  # memcmp, strlen, strcmp: the runtime has none
+STRING_CMP = FIRMWARE_LIB_DIR / "string_cmp.c"  # memcmp, strlen, strcmp: the runtime has none
 USERMOD_SOURCES = ("modsqueezeedge.c",)
 PACKAGE_SOURCES = ("model.c", "model.h", "model_meta.c", "model_meta.h")
 

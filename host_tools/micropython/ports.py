@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..boards import QemuBoard
-from ..emulator import CACHE_DIR
+from ..resources import CACHE_DIR, MICROPYTHON_TOOLS_DIR
 from .source import COMMIT, MicroPythonError, micropython_dir
 
 # Parts of the source tree the builds only read (symlinked) and the ones they write into (copied).
@@ -373,7 +373,7 @@ _WROMFS_PORT = "qemu-se-wromfs-"
 
 # Written over ports/qemu/vfs_rom_ioctl.c in that copy (never in the source tree).
 # The qemu port's vfs_rom_ioctl.c with writes (a file beside this module: the C stays C).
-WRITABLE_ROMFS_IOCTL_C = (Path(__file__).parent / "qemu_vfs_rom_ioctl.c").read_text().replace("@ERASE@", str(ROMFS_ERASE_SIZE)).replace("@MIN_WRITE@", str(ROMFS_MIN_WRITE))
+WRITABLE_ROMFS_IOCTL_C = (MICROPYTHON_TOOLS_DIR / "qemu_vfs_rom_ioctl.c").read_text().replace("@ERASE@", str(ROMFS_ERASE_SIZE)).replace("@MIN_WRITE@", str(ROMFS_MIN_WRITE))
 
 
 def _writable_romfs_port(tree: Path) -> Path:
