@@ -5,9 +5,14 @@ Two things keep evaluation honest:
 * templates are split per intent, so dev/test phrasings are ones the model never saw;
 * entity names are split too (see :mod:`entities`), so dev/test mention only held-out names.
 
-Any dev/test sentence whose text also occurs in train is dropped. Train additionally gets
-our own templates, augmentations and out-of-scope sentences; dev/test get the held-out
-out-of-scope files when another engineer has written them.
+Any dev/test sentence whose normalised text (case, punctuation and whitespace ignored:
+:func:`text_key`) also occurs in train is dropped. Train additionally gets our own templates,
+augmentations and out-of-scope sentences; dev/test get the held-out out-of-scope files when
+another engineer has written them.
+
+Held-out templates can still share their phrasing with training ones ("turn on the {name}" in
+two templates). :func:`novel_phrasing` keeps the test sentences whose slot-masked phrasing never
+occurs in training: the split that says how the model does on wordings it has not seen.
 
 Run ``python -m squeezeedge.models.dataset`` to print the stats table.
 """
@@ -15,6 +20,7 @@ Run ``python -m squeezeedge.models.dataset`` to print the stats table.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -43,10 +49,37 @@ class Dataset:
     def split(self, name: str) -> list[Example]:
         return getattr(self, name)
 
+    @property
+    def novel(self) -> list[Example]:
+        """The test split's in-scope sentences worded as nothing in training (:func:`novel_phrasing`)."""
+        return novel_phrasing(self.test, self.train)
+
+
+_APOSTROPHES = re.compile(r"['\u2019]")
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
 
 def text_key(text: str) -> str:
-    """Lower-case, whitespace-normalised text: two sentences with one key are the same."""
-    return " ".join(text.lower().split())
+    """Text with case, punctuation and spacing ignored: two sentences with one key are the same
+    ("Who was the first person on the moon?" = "who was the first person on the moon";
+    "what's" = "whats")."""
+    return " ".join(_PUNCTUATION.sub(" ", _APOSTROPHES.sub("", text.lower())).split())
+
+
+def phrasing_key(example: Example) -> str:
+    """The sentence with each slot mention replaced by its slot's name, then :func:`text_key`:
+    "turn on the kitchen light" and "turn on the porch light" (name spans) share one phrasing."""
+    text, end = [], 0
+    for span in sorted(example.spans, key=lambda s: s.start):
+        text += [example.text[end:span.start], f" SLOT{span.slot.upper()} "]
+        end = span.end
+    return text_key("".join(text) + example.text[end:])
+
+
+def novel_phrasing(held_out: list[Example], train: list[Example]) -> list[Example]:
+    """The in-scope ``held_out`` examples whose :func:`phrasing_key` no training example has."""
+    seen = {phrasing_key(e) for e in train}
+    return [e for e in held_out if e.intent is not None and phrasing_key(e) not in seen]
 
 
 def _data_path(name: str):

@@ -75,6 +75,42 @@ def load_paraphrases(path: Path | None = None) -> list[Example]:
     return out
 
 
+PEOPLE_FILES = ("people_test.jsonl", "people_oos_test.txt")
+
+# What `squeezeedge eval` measures, in the order it prints them:
+# test: held-out templates (and held-out out-of-scope sentences); novel: those test sentences
+# whose slot-masked wording no training sentence has; dev: the split choices are made on;
+# paraphrase: hand-written rewordings; people: commands and non-commands written the way people
+# talk, by a writer who never saw the templates (models/data/PEOPLE.md).
+SPLITS = ("test", "novel", "dev", "paraphrase", "people")
+
+Record = tuple  # (text, intent or None, {slot: value})
+
+
+def load_people(data_dir: Path | None = None) -> list[Record]:
+    """The people set: its in-scope commands, then its out-of-scope lines (intent None)."""
+    data_dir = data_dir or DATA_DIR
+    commands, others = (data_dir / name for name in PEOPLE_FILES)
+    lines = [line.strip() for line in others.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return load_paraphrases(commands) + [(line, None, {}) for line in lines]
+
+
+def people_set_present(data_dir: Path | None = None) -> bool:
+    return all(((data_dir or DATA_DIR) / name).is_file() for name in PEOPLE_FILES)
+
+
+def split_records(split: str, dataset) -> list[Record]:
+    """The records of ``split`` (one of SPLITS) for ``dataset`` (models.dataset.Dataset). The
+    hand-written sets lose any sentence that equals a training sentence, as dev and test do."""
+    from .dataset import text_key
+
+    if split in ("test", "dev", "novel"):
+        return [(e.text, e.intent, e.slots) for e in getattr(dataset, split)]
+    records = load_paraphrases() if split == "paraphrase" else load_people()
+    seen = {text_key(e.text) for e in dataset.train}
+    return [r for r in records if text_key(r[0]) not in seen]
+
+
 def evaluate_records(classify: Callable[[bytes], Answer], records: Sequence[tuple[str, str | None, dict]]) -> Metrics:
     answers = [classify(text.encode("utf-8")) for text, _, _ in records]
     return score([(intent, slots) for _, intent, slots in records], answers)

@@ -24,6 +24,8 @@ from squeezeedge.models.dataset import (
     build_dataset,
     format_stats,
     load_lines,
+    novel_phrasing,
+    phrasing_key,
     text_key,
 )
 from squeezeedge.models.examples import Example, Span
@@ -74,6 +76,30 @@ def test_no_dev_or_test_sentence_occurs_in_train(dataset):
     train = {text_key(e.text) for e in dataset.train}
     for split in ("dev", "test"):
         assert not [e.text for e in dataset.split(split) if text_key(e.text) in train]
+
+
+def test_sentences_are_the_same_whatever_their_case_punctuation_and_spacing():
+    assert text_key("Who was the first person on the moon?") == text_key("who was the first  person on the moon")
+    assert text_key("What's the time") == text_key("whats the time") == text_key("What\u2019s the time!")
+    assert text_key("set it to 21.5") != text_key("set it to 215")  # digits keep apart, punctuation between them
+    assert text_key("turn on the lights") != text_key("turn off the lights")
+
+
+def test_a_phrasing_is_the_sentence_with_its_slot_mentions_masked():
+    kitchen = Example("Turn on the kitchen light!", "HassTurnOn", (Span(12, 25, "name", "kitchen light"),))
+    porch = Example("turn on the porch light", "HassTurnOn", (Span(12, 23, "name", "porch light"),))
+    porch_area = Example("turn on the porch light", "HassTurnOn", (Span(12, 17, "area", "porch"),))
+    assert phrasing_key(kitchen) == phrasing_key(porch) != phrasing_key(porch_area)
+
+
+def test_the_novel_phrasing_split_holds_the_test_sentences_worded_as_nothing_in_training(dataset):
+    trained = {phrasing_key(e) for e in dataset.train}
+    in_scope = [e for e in dataset.test if e.intent is not None]
+    novel = dataset.novel
+    assert novel and all(e in in_scope and phrasing_key(e) not in trained for e in novel)
+    shared = [e for e in in_scope if phrasing_key(e) in trained]
+    assert len(novel) + len(shared) == len(in_scope) and shared  # template test shares wordings: that is the point
+    assert novel_phrasing(dataset.test, dataset.train) == novel
 
 
 def test_templates_are_disjoint_across_splits_when_an_intent_has_enough(dataset, templates):

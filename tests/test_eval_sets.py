@@ -27,3 +27,16 @@ def test_diagnostics_separate_typing_errors_from_missed_spans():
     assert merge_entity_types({"floor": "sauna", "domain": "light"}) == merge_entity_types({"area": "sauna",
                                                                                              "domain": "light"})
     assert merge_entity_types({"floor": "sauna"}) != merge_entity_types({"area": "sauna ii"})
+
+
+def test_hand_written_sets_are_scored_without_the_sentences_training_has(tiny_dataset):
+    """A paraphrase that equals a training sentence (case and punctuation aside) is not held out:
+    split_records drops it, as build_dataset drops such dev and test sentences."""
+    from squeezeedge.models.evaluate import load_paraphrases, split_records
+
+    train = {text_key(e.text) for e in tiny_dataset.train}
+    all_of_them = load_paraphrases()
+    kept = split_records("paraphrase", tiny_dataset)
+    assert kept == [r for r in all_of_them if text_key(r[0]) not in train]
+    assert len(kept) < len(all_of_them)  # some do equal training sentences: the reason for the rule
+    assert [r[0] for r in split_records("novel", tiny_dataset)] == [e.text for e in tiny_dataset.novel]

@@ -34,7 +34,8 @@ def add_parser(sub) -> None:
 
     e = sub.add_parser("eval", help="measure a model on held-out data",
                        description="Intent accuracy, slot F1 and out-of-scope rejection on the held-out test and dev "
-                                   "splits and on the hand-written paraphrase set.")
+                                   "splits, on the test sentences worded as nothing in training (novel phrasing), and on the "
+                                   "hand-written paraphrase and people sets.")
     e.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
     e.add_argument("--engine", default="reference", choices=("reference", "c"), help="inference engine (default: reference)")
     e.add_argument("--diagnose", action="store_true",
@@ -42,7 +43,10 @@ def add_parser(sub) -> None:
     e.add_argument("--names", metavar="FILE", help="the home's names (default: the example home of "
                                                   "`squeezeedge names example`, the home of the held-out sentences)")
     e.add_argument("--no-names", action="store_true", help="measure a device told no names")
-    e.add_argument("--split", choices=("test", "dev", "paraphrase", "all"), default="all")
+    e.add_argument("--split", choices=("test", "novel", "dev", "paraphrase", "people", "all"), default="all",
+                   help="test: held-out templates and out-of-scope sentences; novel: the test sentences worded as "
+                        "nothing in training; dev; paraphrase: hand-written rewordings; people: commands and "
+                        "non-commands written the way people talk (models/data/PEOPLE.md); all (default): each")
     e.add_argument("--seed", type=int, help="dataset seed (default: the one the model was trained with)")
     e.add_argument("--json", action="store_true", help="print JSON instead of a table")
     e.add_argument("--per-slot", action="store_true", help="also print slot F1 for each slot name")
@@ -98,8 +102,10 @@ def run_train(args) -> int:
 
 def run_eval(args) -> int:
     from ..models.dataset import build_dataset
-    from ..models.evaluate import evaluate, evaluate_records, load_paraphrases
+    from ..models.evaluate import SPLITS, evaluate_records, people_set_present, split_records
 
+    if args.split == "people" and not people_set_present():
+        raise CliError("the people set (models/data/people_test.jsonl, people_oos_test.txt) is not there")
     if args.no_names:
         names = None
     elif args.names:
@@ -110,22 +116,18 @@ def run_eval(args) -> int:
     engine = open_engine(args.engine, args.model, names=names)
     engine.name = f"{engine.name}, {f'{len(names)} home names' if names else 'no home names'}"
     seed = engine.model.info.get("seed", 0) if args.seed is None else args.seed
-    metrics = {}
-    if args.split in ("test", "dev", "all"):
-        dataset = build_dataset(seed=seed)
-        for split in ("test", "dev"):
-            if args.split in (split, "all"):
-                metrics[split] = {engine.name: evaluate(engine.classify, getattr(dataset, split))}
-    if args.split in ("paraphrase", "all"):
-        metrics["paraphrase"] = {engine.name: evaluate_records(engine.classify, load_paraphrases())}
+    dataset = build_dataset(seed=seed)
+    splits = [s for s in SPLITS if args.split in (s, "all") and (s != "people" or people_set_present())]
+    metrics = {split: {engine.name: evaluate_records(engine.classify, split_records(split, dataset))}
+               for split in splits}
     if args.json:
         print(json.dumps({s: {e: m.as_dict() for e, m in d.items()} for s, d in metrics.items()}, indent=2))
         return 0
     print(_metrics_table(metrics))
-    if args.diagnose and args.split in ("test", "dev", "all"):
+    if args.diagnose and args.split in ("test", "novel", "dev", "all"):
         from ..models.evaluate import slot_diagnostics
 
-        for split in ("test", "dev"):
+        for split in ("test", "novel", "dev"):
             if args.split in (split, "all"):
                 d = slot_diagnostics(engine.classify, getattr(dataset, split))
                 print(f"\nslot F1 on {split}: {100 * d['slot_f1']:.1f}%; area/floor/name as one type "
