@@ -19,7 +19,7 @@ from .config import PRESETS, ModelConfig
 from .decode import Answer, decode_slots
 from .engine import Encoder, ReferenceEngine, tokenizer_for
 from .entities import home_names
-from .evaluate import DATA_DIR, Metrics, evaluate, evaluate_records, load_paraphrases
+from .evaluate import DATA_DIR, Metrics, evaluate_records, split_records
 from .examples import Example
 from .gazetteer import NAME, PLACEHOLDERS, Gazetteer, HomeNames, readable
 from .labels import IGNORE, Batchable, LabelSpace, build_value_table, encode_examples, negated_labels
@@ -178,7 +178,7 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
     cfg = opts.config or preset.config
     epochs = opts.epochs or preset.epochs
     # the network learns signed slots as their own labels; dev/test keep Home Assistant's values
-    train, dev, test = [negated_labels(ex) for ex in dataset.train], dataset.dev, dataset.test
+    train, dev = [negated_labels(ex) for ex in dataset.train], dataset.dev
 
     vocab = train_vocab((ex.text for ex in train), cfg.vocab_size, reserved=PLACEHOLDERS)
     if len(vocab) != cfg.vocab_size:  # a small corpus may yield fewer pieces than asked for
@@ -208,15 +208,12 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
     float_engine = FloatEngine(model, int_model, home)
 
     metrics: dict[str, dict[str, Metrics]] = {}
-    for split, examples in (("test", test), ("dev", dev)):
-        metrics[split] = {"float": evaluate(float_engine.classify, examples),
-                          "int8": evaluate(reference.classify, examples),
-                          "int8 no names": evaluate(nameless.classify, examples)}
-    paraphrases = load_paraphrases() if (DATA_DIR / "paraphrase_dev.jsonl").exists() else []
-    if paraphrases:
-        metrics["paraphrase"] = {"float": evaluate_records(float_engine.classify, paraphrases),
-                                 "int8": evaluate_records(reference.classify, paraphrases),
-                                 "int8 no names": evaluate_records(nameless.classify, paraphrases)}
+    splits = ("test", "novel", "dev") + (("paraphrase",) if (DATA_DIR / "paraphrase_dev.jsonl").exists() else ())
+    for split in splits:
+        records = split_records(split, dataset)
+        metrics[split] = {"float": evaluate_records(float_engine.classify, records),
+                          "int8": evaluate_records(reference.classify, records),
+                          "int8 no names": evaluate_records(nameless.classify, records)}
     seconds = time.monotonic() - started
     int_model.info.update({
         "train_seconds": round(seconds, 1),
