@@ -106,7 +106,7 @@ def kernel_macs(info: dict, length: int) -> dict[str, int]:
 def count_m4(package_dir: Path, lengths, vocab: int, seed: int = 0, per_kernel: bool = False):
     """Executed Cortex-M4 instructions of one inference per length (unicorn); optionally the
     per-kernel split at the longest length (kernels compiled noinline for attribution)."""
-    from . import icount
+    from .. import icount
 
     rng = np.random.default_rng(seed)
     ids = {n: rng.integers(4, vocab, n).tolist() for n in lengths}

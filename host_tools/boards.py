@@ -25,18 +25,18 @@ byte and the flags), so a second build is instant.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES, model_digest, prepare_package
+from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES, cached_package, prepare_package
 from .models.model_file import IntModel
+from .net import free_port
+from .process import ManagedProcess
 
 PORTS_DIR = FIRMWARE_DIR / "ports"
 STM32F4_DIR = PORTS_DIR / "stm32f4"
@@ -177,22 +177,7 @@ def prepare_board_package(source=None, progress=None, target: str = "cortex-m4")
         model = source
     else:
         raise BoardError(f"cannot make a model package from {type(source).__name__}")
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    pkg = CACHE_DIR / f"pkg-{target}-{model_digest(model)}"
-    if all((pkg / f).is_file() for f in PACKAGE_FILES):
-        return pkg
-    from .compiler.meta import write_meta
-    from .compiler.package import compile_model
-
-    say(f"compiling the model to C for {target} (TVM)")
-    tmp = Path(tempfile.mkdtemp(prefix="pkg-", dir=CACHE_DIR))
-    compile_model(model, target).write(tmp)
-    write_meta(model, tmp)
-    try:
-        os.replace(tmp, pkg)
-    except OSError:  # another process won the race
-        shutil.rmtree(tmp, ignore_errors=True)
-    return pkg
+    return cached_package(model, target, say)
 
 
 def size_report(elf: Path, board: str = "stm32f405") -> SizeReport:
@@ -293,13 +278,7 @@ QEMU_TIME_CAVEAT = ("time_us in its answers is QEMU's clock, not the chip's: QEM
 
 # ---- QEMU ----
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class QemuBoard:
+class QemuBoard(ManagedProcess):
     """The board's QEMU (``qemu-system-arm -M netduinoplus2``, ``qemu-system-riscv32 -M virt``)
     running a firmware ELF; the board's UART is a TCP server at ``url``
     (``socket://127.0.0.1:PORT``). QEMU waits for the first connection before it runs.
@@ -309,11 +288,11 @@ class QemuBoard:
     error = BoardError  # what start() raises
 
     def __init__(self, elf, port: int | None = None, board="stm32f405"):
+        super().__init__()
         self.elf = Path(elf)
         self.board = find_board(board) if isinstance(board, str) else board
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"socket://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
 
     def command(self) -> list[str]:
         return [*self.board.qemu, "-nographic", "-monitor", "none", "-kernel", str(self.elf),
@@ -323,17 +302,14 @@ class QemuBoard:
         if shutil.which(self.board.qemu[0]) is None:
             raise self.error(f"running the {self.board.name} needs {self.board.qemu[0]}: "
                              f"apt-get install {self.board.qemu_apt}")
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # wait until QEMU listens (probe without connecting)
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace").strip()
-                raise self.error(f"QEMU exited at once: {err.splitlines()[-1] if err else self.proc.returncode}")
-            if self._listening():
-                return self
-            time.sleep(0.05)
+        self.launch(self.command())
+        if self.wait_until(self._listening, timeout):  # probe without connecting: QEMU takes one client
+            return self
+        exited = not self.alive()
         self.stop()
+        if exited:
+            err = [line for line in self.stderr_lines if line.strip()]
+            raise self.error(f"QEMU exited at once: {err[-1].strip() if err else self.proc.returncode}")
         raise self.error(f"QEMU did not open 127.0.0.1:{self.port} within {timeout:.0f} s")
 
     def _listening(self) -> bool:
@@ -345,29 +321,6 @@ class QemuBoard:
             return True
         hexport = f"{self.port:04X}"
         return any(r.split()[1].endswith(":" + hexport) and r.split()[3] == "0A" for r in rows)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 5.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        return self.proc.returncode
-
-    def __enter__(self) -> "QemuBoard":
-        return self.start() if self.proc is None else self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_qemu_board(elf, port: int | None = None, board: str = "stm32f405") -> QemuBoard:
@@ -382,208 +335,3 @@ def run_semihosting_selftest(elf, timeout: float = 60.0) -> tuple[int, str]:
                         "-kernel", str(elf)],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
     return r.returncode, r.stdout
-
-
-ICOUNT_SENTENCES = ["turn off the kitchen lights", "set the thermostat to 21 degrees",
-                    "could you dim the bedroom lights to 30 percent please", "tell me a joke"]
-
-
-def icount_report(elf, board: str = "stm32f405", texts=None, names=None) -> str:
-    """Instructions per inference and the time they take at one instruction per cycle (a lower
-    bound: flash wait states and multi-cycle loads add to it; QEMU is not cycle-accurate).
-    With ``names`` (HomeNames), the device is told them first and the table is measured again."""
-    from .names import add_requests
-
-    hz = CPU_HZ[board]
-    rows = []
-    for told in ([None, names] if names else [None]):
-        setup = [] if told is None else [json.dumps(request) for request in add_requests(told)]
-        rows.append(f"executed instructions per line on {board} (unicorn; ms at {hz // 1_000_000} MHz, 1 instruction/cycle)"
-                    + (f", told the example home's {len(told)} names:" if told else ", no home names:"))
-        for r in count_firmware_instructions(elf, texts or ICOUNT_SENTENCES, board, setup=setup):
-            rows.append(f"  {r['line']:>9,} whole line ({1000 * r['line'] / hz:.2f} ms), {r['se_classify']:>9,} classify "
-                        f"(checks+tokenizer+names+model+decoding), {r['se_model_run']:>9,} model: {r['text']!r}")
-    return "\n".join(rows)
-
-
-# ---- executed instructions per inference (unicorn) ----
-
-def _symbols(elf: Path, prefix: str) -> tuple[dict, dict]:
-    out = subprocess.run([prefix + "nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout
-    syms, sizes = {}, {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 4:
-            syms[parts[3]] = int(parts[0], 16)
-            sizes[parts[3]] = int(parts[1], 16)
-        elif len(parts) == 3:
-            syms[parts[2]] = int(parts[0], 16)
-    return syms, sizes
-
-
-def _wfi_addresses(elf: Path, prefix: str) -> set[int]:
-    dis = subprocess.run([prefix + "objdump", "-d", "--no-show-raw-insn", str(elf)], capture_output=True,
-                         text=True, check=True).stdout
-    wfi = {int(l.split(":")[0], 16) for l in dis.splitlines() if l.strip().endswith("wfi") or "\twfi" in l}
-    if not wfi:
-        raise BoardError("no wfi in the image: is it the release build?")
-    return wfi
-
-
-def count_firmware_instructions(elf, texts, board: str = "stm32f405", setup=()) -> list[dict]:
-    """Executed instructions of the release image for each text, counted with unicorn on the
-    real firmware path: reset → main (clocks, UART, protocol init) up to the main loop's ``wfi``;
-    then per text the line is given to the firmware as its UART would (stm32f405: put into the
-    USART ring as the ISR would; rv32-virt: read from the 16550's receive register), and the
-    main loop runs until it waits again. Returns, per text, ``se_classify`` (the classify call:
-    checks, tokenizer, model, decoding), ``se_model_run`` (the model alone) and ``line`` (the
-    whole line: protocol, classify, JSON, polled UART writes) and the response bytes.
-    Peripherals are plain memory apart from the UART (transmit always ready). ``setup`` lines
-    (e.g. names_add requests) are given to the firmware first, uncounted."""
-    b = find_board(board)
-    elf = Path(elf)
-    syms, sizes = _symbols(elf, b.toolchain)
-    wfi = _wfi_addresses(elf, b.toolchain)
-    if b.toolchain.startswith("riscv"):
-        cpu = _RiscvVirt(elf, syms, sizes)
-    else:
-        cpu = _CortexM(elf, syms, sizes)
-    state = {"n": 0}
-
-    def count(u, addr, _size, _data):
-        state["n"] += 1
-        if addr in wfi:
-            u.emu_stop()
-
-    cpu.uc.hook_add(cpu.UC_HOOK_CODE, count)
-    cpu.reset()
-    for line in setup:
-        cpu.receive(line.encode("utf-8") + b"\n")
-        cpu.resume()
-    ranges = {name: (syms[name] & ~1, sizes[name]) for name in ("se_classify", "se_model_run")}
-    results = []
-    for text in texts:
-        data = (text.encode("utf-8") if isinstance(text, str) else bytes(text)) + b"\n"
-        cpu.receive(data)
-        cpu.sent.clear()
-        entry, exits = {}, {}
-
-        def track(u, addr, _size, _data):
-            for name, (start, _) in ranges.items():
-                if addr == start and name not in entry:
-                    entry[name] = (state["n"], cpu.return_address())
-                elif name in entry and name not in exits and addr == entry[name][1]:
-                    exits[name] = state["n"]
-
-        h = cpu.uc.hook_add(cpu.UC_HOOK_CODE, track)
-        n0 = state["n"]
-        cpu.resume()  # past the wfi, until the next one
-        cpu.uc.hook_del(h)
-        results.append({"text": text, "line": state["n"] - n0,
-                        **{name: exits[name] - entry[name][0] for name in ranges if name in exits},
-                        "response": bytes(cpu.sent)})
-    return results
-
-
-class _CortexM:
-    """The STM32F405 image on unicorn's Thumb M-class core: USART1 SR reads TXE set, RCC reads
-    0 (so the 168 MHz path), received bytes go straight into the firmware's ``rx_ring``."""
-
-    def __init__(self, elf: Path, syms: dict, sizes: dict):
-        from unicorn import UC_ARCH_ARM, UC_HOOK_CODE, UC_HOOK_MEM_WRITE, UC_MODE_MCLASS, UC_MODE_THUMB, Uc
-
-        self.UC_HOOK_CODE = UC_HOOK_CODE
-        self.image = elf.with_suffix(".bin").read_bytes()
-        self.uc = uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
-        uc.mem_map(0x08000000, 1 << 20)
-        uc.mem_write(0x08000000, self.image)
-        uc.mem_map(0x20000000, 128 * 1024)
-        uc.mem_map(0x40000000, 0x100000)          # APB/AHB1 peripherals as plain memory
-        uc.mem_map(0xE0000000, 0x100000)          # SysTick/NVIC as plain memory
-        usart_sr, usart_dr = 0x40011000, 0x40011004
-        uc.mem_write(usart_sr, (1 << 7).to_bytes(4, "little"))  # TXE
-        self.sent = bytearray()
-        uc.hook_add(UC_HOOK_MEM_WRITE, lambda _uc, _access, _addr, _sz, val, _d: self.sent.append(val & 0xFF),
-                    begin=usart_dr, end=usart_dr + 3)
-        self.ring, self.head, self.cap = syms["rx_ring"], syms["rx_head"], sizes["rx_ring"]
-        self.pos = 0
-
-    def reset(self) -> None:
-        from unicorn.arm_const import UC_ARM_REG_SP
-
-        self.uc.reg_write(UC_ARM_REG_SP, int.from_bytes(self.image[0:4], "little"))
-        self.uc.emu_start(int.from_bytes(self.image[4:8], "little"), 0x08100000, count=50_000_000)
-
-    def receive(self, data: bytes) -> None:
-        for i, b in enumerate(data):
-            self.uc.mem_write(self.ring + (self.pos + i) % self.cap, bytes([b]))
-        self.pos += len(data)
-        self.uc.mem_write(self.head, self.pos.to_bytes(4, "little"))
-
-    def return_address(self) -> int:
-        from unicorn.arm_const import UC_ARM_REG_LR
-
-        return self.uc.reg_read(UC_ARM_REG_LR) & ~1
-
-    def resume(self) -> None:
-        from unicorn.arm_const import UC_ARM_REG_PC
-
-        self.uc.emu_start(self.uc.reg_read(UC_ARM_REG_PC) + 2 | 1, 0x08100000, count=500_000_000)
-
-
-class _RiscvVirt:
-    """The rv32-virt image on unicorn's RV32 core (M-mode): the 16550 at 0x10000000 is MMIO
-    (LSR: transmit always empty, data ready while received bytes are left; RBR pops them; THR
-    collects the response); PLIC and CLINT are plain memory (mtime reads 0)."""
-
-    DRAM, DRAM_SIZE = 0x80000000, 8 << 20   # FLASH (4 MiB) + RAM (0x80400000, 320 KiB) of rv32_virt.ld
-
-    def __init__(self, elf: Path, syms: dict, sizes: dict):
-        from unicorn import UC_ARCH_RISCV, UC_HOOK_CODE, UC_MODE_RISCV32, Uc
-
-        self.UC_HOOK_CODE = UC_HOOK_CODE
-        self.uc = uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV32)
-        uc.mem_map(self.DRAM, self.DRAM_SIZE)
-        uc.mem_write(self.DRAM, elf.with_suffix(".bin").read_bytes())
-        uc.mem_map(0x02000000, 0x10000)       # CLINT
-        uc.mem_map(0x0C000000, 0x400000)      # PLIC
-        self.sent = bytearray()
-        self.pending = bytearray()
-        uc.mmio_map(0x10000000, 0x1000, self._uart_read, None, self._uart_write, None)
-
-    def _uart_read(self, _uc, offset, _size, _data) -> int:
-        if offset == 5:  # LSR: THR empty + transmitter idle, data ready
-            return 0x60 | (1 if self.pending else 0)
-        if offset == 0 and self.pending:
-            return self.pending.pop(0)
-        return 0
-
-    def _uart_write(self, _uc, offset, _size, value, _data) -> None:
-        if offset == 0:
-            self.sent.append(value & 0xFF)
-
-    def _run(self, start: int, count: int) -> None:
-        from unicorn import UcError
-        from unicorn.riscv_const import UC_RISCV_REG_PC
-
-        try:
-            self.uc.emu_start(start, self.DRAM + self.DRAM_SIZE, count=count)
-        except UcError as e:  # e.g. trap_handler's write to virt's test device, which is not mapped here
-            raise BoardError(f"the rv32-virt image stopped under unicorn at "
-                             f"0x{self.uc.reg_read(UC_RISCV_REG_PC):08x}: {e}") from None
-
-    def reset(self) -> None:
-        self._run(self.DRAM, 50_000_000)
-
-    def receive(self, data: bytes) -> None:
-        self.pending += data
-
-    def return_address(self) -> int:
-        from unicorn.riscv_const import UC_RISCV_REG_RA
-
-        return self.uc.reg_read(UC_RISCV_REG_RA)
-
-    def resume(self) -> None:
-        from unicorn.riscv_const import UC_RISCV_REG_PC
-
-        self._run(self.uc.reg_read(UC_RISCV_REG_PC) + 4, 500_000_000)  # wfi has no compressed form

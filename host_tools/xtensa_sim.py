@@ -21,12 +21,12 @@ import select
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .boards import BoardError, prepare_board_package
 from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES
+from .process import ManagedProcess
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError
 
 PORT_DIR = FIRMWARE_DIR / "ports" / "xtensa_sim"
@@ -182,15 +182,15 @@ class PipeTransport(Transport):
         return data
 
 
-class XtensaSim:
+class XtensaSim(ManagedProcess):
     """``qemu-system-xtensa -M sim -cpu lx106`` running a firmware ELF on pipes. ``transport``
     is a ``Transport`` once started; ``engine()`` a ``DeviceEngine`` over it."""
 
     def __init__(self, elf):
+        super().__init__()
         self.elf = Path(elf)
-        self.proc: subprocess.Popen | None = None
         self.transport: PipeTransport | None = None
-        self.stderr_lines: list[str] = []
+        self.ready = False  # the firmware said SE_READY
 
     def command(self) -> list[str]:
         return [QEMU, *QEMU_ARGS, "-kernel", str(self.elf)]
@@ -198,38 +198,26 @@ class XtensaSim:
     def start(self, timeout: float = 15.0) -> "XtensaSim":
         if not qemu_available():
             raise XtensaSimError("running the Xtensa firmware needs QEMU: apt-get install qemu-system-misc")
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+        self.launch(self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         # The firmware says SE_READY on stderr after its init; QEMU's own errors come there too.
-        err = self.proc.stderr.fileno()
-        buf = b""
-        deadline = time.monotonic() + timeout
-        while b"SE_READY" not in buf:
-            left = deadline - time.monotonic()
-            ready = select.select([err], [], [], max(0.0, left))[0] if left > 0 else []
-            chunk = os.read(err, 4096) if ready else b""
-            if not chunk:
-                self.stop()
-                why = buf.decode(errors="replace").strip().splitlines()
-                raise XtensaSimError("the Xtensa firmware did not start under QEMU: " +
-                                     (why[-1] if why else f"no sign of life within {timeout:g} s"))
-            buf += chunk
-        self.stderr_lines = buf.decode(errors="replace").splitlines()
+        if not self.wait_until(lambda: self.ready, timeout):
+            self.stop()
+            why = [line for line in self.stderr_lines if line.strip()]
+            raise XtensaSimError("the Xtensa firmware did not start under QEMU: " +
+                                 (why[-1].strip() if why else f"no sign of life within {timeout:g} s"))
         self.transport = PipeTransport(self.proc)
         return self
+
+    def on_stderr_line(self, line: str) -> None:
+        if "SE_READY" in line:
+            self.ready = True
 
     def engine(self, timeout: float = DEFAULT_TIMEOUT) -> DeviceEngine:
         """A classify engine over this firmware; closing it stops QEMU."""
         return DeviceEngine(self.transport, "xtensa-sim", emulator=self, timeout=timeout)
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 5.0) -> int | None:
-        """Close the firmware's input (it answers a pending half line and exits), then wait;
-        SIGTERM and SIGKILL only if it does not. Returns QEMU's exit status."""
-        if self.proc is None:
-            return None
+    def ends_by_itself(self, timeout: float) -> bool:
+        """Closing the firmware's input ends it (it answers a pending half line and exits)."""
         try:
             self.proc.stdin.close()
         except OSError:
@@ -237,24 +225,8 @@ class XtensaSim:
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            try:
-                f.close()
-            except OSError:
-                pass
-        return self.proc.returncode
-
-    def __enter__(self) -> "XtensaSim":
-        return self.start() if self.proc is None else self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+            return False
+        return True
 
 
 def start_sim(elf) -> XtensaSim:

@@ -56,7 +56,7 @@ def test_cortex_m4_instruction_count(small, tmp_path):
     pytest.importorskip("unicorn")
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("needs arm-none-eabi-gcc")
-    from squeezeedge.compiler import icount
+    from squeezeedge import icount
     from squeezeedge.compiler.package import macs
 
     model, d_smlad, _ = small
