@@ -8,14 +8,9 @@ Library first::
     with start_qemu_board(fw.elf) as q:         # qemu-system-arm -M netduinoplus2
         print(q.url)                            # socket://127.0.0.1:PORT: the board's UART
 
-Boards (``BOARDS``):
-
-* ``stm32f405``: ``firmware/ports/stm32f4`` for an STM32F405 (QEMU netduinoplus2), the model
-  compiled for cortex-m4 (SMLAD dot products);
-* ``rv32-virt``: ``firmware/ports/rv32_virt``, the whole firmware on the ESP32-C3's ISA (rv32imc)
-  under ``qemu-system-riscv32 -M virt``, the model compiled for rv32imc; its size report is
-  against the ESP32-C3's flash and RAM. Its ELF is laid out for QEMU virt (0x80000000), not for
-  the ESP32-C3's memory map: the ESP32 boards themselves use the ESP-IDF app in ports/esp32.
+Boards (``BOARDS``) are described in ``targets/``, one module each (``targets/stm32f405.py``:
+STM32F405 under QEMU netduinoplus2, the model compiled for cortex-m4; ``targets/rv32_virt.py``:
+rv32imc under QEMU virt, sized as an ESP32-C3); this module holds what every board shares.
 
 A board's firmware is its port's Makefile + the core + a model package compiled for the board's
 core. Builds are cached like the host emulator's (same cache dir, a key made of every source
@@ -33,69 +28,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES, cached_package, prepare_package
+from .emulator import CACHE_DIR, CORE_DIR, PACKAGE_FILES, cached_package, prepare_package
 from .models.model_file import IntModel
 from .net import free_port
 from .process import ManagedProcess
+from .targets import BOARDS, PORTS_DIR, Board  # noqa: F401 - re-exported: tools and tests use boards.BOARDS
+from .targets.stm32f405 import BOARD as STM32F405
 
-PORTS_DIR = FIRMWARE_DIR / "ports"
-STM32F4_DIR = PORTS_DIR / "stm32f4"
-QEMU = "qemu-system-arm"    # the stm32f405's; each board has its own (Board.qemu)
-CC = "arm-none-eabi-gcc"    # the stm32f405's; each board has its own (Board.toolchain)
-
-# `size -A` sections → text (flash only), data (flash image + RAM) or bss (RAM only).
-ARM_SECTIONS = ((".text", "text"), (".ARM.exidx", "text"), (".data", "data"), (".bss", "bss"))
-RISCV_SECTIONS = ((".text", "text"), (".rodata", "text"), (".srodata", "text"), (".data", "data"),
-                  (".sdata", "data"), (".bss", "bss"), (".sbss", "bss"))
-
-
-@dataclass(frozen=True)
-class Board:
-    name: str
-    chip: str
-    ldscript: str
-    flash_bytes: int
-    ram_bytes: int          # usable main SRAM (CCM excluded)
-    stack_reserve: int      # kept free for the stack (the linker script asserts it too)
-    qemu_machine: str | None
-    port: str = "stm32f4"                  # firmware/ports/<port>: Makefile, sources, ldscript
-    toolchain: str = "arm-none-eabi-"      # GNU prefix: <prefix>gcc, size, nm, objdump
-    target: str = "cortex-m4"              # compile target of the model package (compiler/targets.py)
-    qemu: tuple[str, ...] = ("qemu-system-arm", "-M", "netduinoplus2")
-    sections: tuple[tuple[str, str], ...] = ARM_SECTIONS
-    cpu_hz: int = 168_000_000              # for instruction-count time estimates
-    flash_origin: int = 0x08000000         # where firmware.bin goes
-    uart: str = "USART1"                   # what the serial socket is on the board
-    limits: str = ""                       # whose limits flash_bytes/ram_bytes are, when not the chip's own
-    semihosting: bool = True               # has a SEMIHOSTING=1 test build
-    elf_machine: int = 40                  # e_machine of its firmware.elf (EM_ARM; EM_RISCV = 243)
-    apt: str = "gcc-arm-none-eabi libnewlib-arm-none-eabi"
-    qemu_apt: str = "qemu-system-arm"
-
-    @property
-    def port_dir(self) -> Path:
-        return PORTS_DIR / self.port
-
-
-BOARDS = {
-    "stm32f405": Board("stm32f405", "STM32F405 (Cortex-M4F, 168 MHz)", "stm32f405.ld", 1024 * 1024, 128 * 1024,
-                       8 * 1024, "netduinoplus2"),
-    # ESP32-C3's limits (firmware/ports/rv32_virt/rv32_virt.ld makes the link enforce them):
-    # * flash: 4 MB in the package of the ESP32-C3FH4 on the ESP32-C3-MINI-1 (Espressif,
-    #   "ESP32-C3-MINI-1 / MINI-1U Datasheet" v2.0, 1.1 Features: "4 MB flash in chip package");
-    # * RAM: the same datasheet lists "400 KB SRAM (16 KB for cache)"; ESP-IDF gives .data, .bss
-    #   and the heap the SRAM that its IRAM code and ROM/bootloader reservations leave (ESP-IDF
-    #   "Memory Types" for ESP32-C3: "The maximum statically allocated DRAM size is reduced by
-    #   the IRAM size of the compiled application"). We budget the ~320 KiB of DRAM an
-    #   application can count on.
-    "rv32-virt": Board("rv32-virt", "RV32IMC (ESP32-C3's ISA) on QEMU virt", "rv32_virt.ld", 4 * 1024 * 1024,
-                       320 * 1024, 8 * 1024, "virt", port="rv32_virt", toolchain="riscv64-unknown-elf-",
-                       target="rv32imc", qemu=("qemu-system-riscv32", "-M", "virt", "-bios", "none"),
-                       sections=RISCV_SECTIONS, cpu_hz=160_000_000, flash_origin=0x80000000,
-                       uart="UART0 (NS16550A)", limits="ESP32-C3: 4 MB flash (ESP32-C3-MINI-1), ~320 KiB app DRAM",
-                       semihosting=False, elf_machine=243, apt="gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf",
-                       qemu_apt="qemu-system-misc"),
-}
 CPU_HZ = {name: b.cpu_hz for name, b in BOARDS.items()}
 
 
@@ -330,7 +269,7 @@ def start_qemu_board(elf, port: int | None = None, board: str = "stm32f405") -> 
 
 def run_semihosting_selftest(elf, timeout: float = 60.0) -> tuple[int, str]:
     """Run a ``semihosting=True`` build: (exit status, console output)."""
-    r = subprocess.run([QEMU, "-M", "netduinoplus2", "-display", "none", "-monitor", "none", "-serial", "null",
+    r = subprocess.run([*STM32F405.qemu, "-display", "none", "-monitor", "none", "-serial", "null",
                         "-chardev", "stdio,id=sh0", "-semihosting-config", "enable=on,target=native,chardev=sh0",
                         "-kernel", str(elf)],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)

@@ -25,18 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .boards import BoardError, prepare_board_package
-from .emulator import CACHE_DIR, CORE_DIR, FIRMWARE_DIR, PACKAGE_FILES
+from .emulator import CACHE_DIR, CORE_DIR, PACKAGE_FILES
 from .process import ManagedProcess
+from .targets.xtensa_sim import BOARD, QEMU_ARGS
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError
 
-PORT_DIR = FIRMWARE_DIR / "ports" / "xtensa_sim"
-TARGET = "xtensa"
-CC = "xtensa-lx106-elf-gcc"
-SIZE = "xtensa-lx106-elf-size"
-QEMU = "qemu-system-xtensa"
-# -serial none keeps QEMU's simcall console off, so SYS_read/SYS_write go straight to QEMU's own
-# file descriptors 0 and 1 (a blocking read: the idle firmware costs no host CPU).
-QEMU_ARGS = ["-M", "sim", "-cpu", "lx106", "-nographic", "-monitor", "none", "-serial", "none", "-semihosting"]
+# The board's facts (toolchain, QEMU, limits) are in targets/xtensa_sim.py.
+PORT_DIR = BOARD.port_dir
+TARGET = BOARD.target
+CC = BOARD.toolchain + "gcc"
+SIZE = BOARD.toolchain + "size"
+QEMU = BOARD.qemu[0]
 
 
 class XtensaSimError(RuntimeError):
@@ -63,8 +62,8 @@ class SizeReport:
     bss: int
     sections: dict
 
-    STACK_RESERVE = 8 * 1024   # sim.ld keeps it free
-    DRAM_BYTES = 80 * 1024     # the ESP8266's data RAM for an application (sim.ld's DRAM)
+    STACK_RESERVE = BOARD.stack_reserve
+    DRAM_BYTES = BOARD.ram_bytes
 
     @property
     def flash(self) -> int:
@@ -118,8 +117,7 @@ def build_firmware(model=None, out_dir=None, progress=None) -> XtensaFirmware:
     Cached; the ELF is copied to ``out_dir`` if given."""
     say = progress or (lambda s: None)
     if not toolchain_available():
-        raise XtensaSimError("building the Xtensa firmware needs make and xtensa-lx106-elf-gcc: "
-                             "apt-get install gcc-xtensa-lx106")
+        raise XtensaSimError(f"building the Xtensa firmware needs make and {CC}: apt-get install {BOARD.apt}")
     try:
         pkg = prepare_board_package(model, say, target=TARGET)
     except BoardError as e:
@@ -138,8 +136,9 @@ def build_firmware(model=None, out_dir=None, progress=None) -> XtensaFirmware:
             shutil.rmtree(tmp, ignore_errors=True)
             log = r.stdout + r.stderr
             if "do not fit" in log or "overflow" in log:
-                raise XtensaSimError("the firmware does not fit the ESP8266's memory (1 MiB mapped flash, 80 KiB "
-                                     "data RAM with an 8 KiB stack); use a smaller model preset")
+                raise XtensaSimError(f"the firmware does not fit the ESP8266's memory ({BOARD.flash_bytes // 1024 // 1024} "
+                                     f"MiB mapped flash, {BOARD.ram_bytes // 1024} KiB data RAM with an "
+                                     f"{BOARD.stack_reserve // 1024} KiB stack); use a smaller model preset")
             raise XtensaSimError(f"building the Xtensa firmware failed:\n{log[-4000:]}")
         try:
             os.replace(tmp, cached)
@@ -197,7 +196,7 @@ class XtensaSim(ManagedProcess):
 
     def start(self, timeout: float = 15.0) -> "XtensaSim":
         if not qemu_available():
-            raise XtensaSimError("running the Xtensa firmware needs QEMU: apt-get install qemu-system-misc")
+            raise XtensaSimError(f"running the Xtensa firmware needs QEMU: apt-get install {BOARD.qemu_apt}")
         self.launch(self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         # The firmware says SE_READY on stderr after its init; QEMU's own errors come there too.
         if not self.wait_until(lambda: self.ready, timeout):

@@ -24,7 +24,7 @@ TRANSPORTS = {"squeezeedge.transport", "squeezeedge.broker", "squeezeedge.mqtt",
 TOOLS_AND_UP = ("squeezeedge.emulator", "squeezeedge.boards", "squeezeedge.bridge", "squeezeedge.flash",
                 "squeezeedge.esp_flash", "squeezeedge.bench", "squeezeedge.e2e_bench", "squeezeedge.engines",
                 "squeezeedge.names", "squeezeedge.micropython", "squeezeedge.peers", "squeezeedge.xtensa_sim",
-                "squeezeedge.icount", "squeezeedge.compiler_bench", "squeezeedge.model_selftest",
+                "squeezeedge.icount", "squeezeedge.compiler_bench", "squeezeedge.model_selftest", "squeezeedge.targets",
                 "squeezeedge.compiler", "squeezeedge.cli")
 
 
