@@ -16,11 +16,10 @@ import numpy as np
 import tvm
 from tvm import relax
 
+from .c_text import C_TYPES
 from .lower import Kernel
 
 ARENA_ALIGN = 8
-_CTYPE = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t",
-          "int32": "int32_t", "uint32": "uint32_t", "int64": "int64_t"}
 
 
 @dataclass
@@ -120,7 +119,7 @@ def walk_main(func: relax.Function, upper: dict[str, int]) -> Plan:
             st = storage_of[val.args[0]]
             off = storages[st][0] + _int(val.args[1])
             dtype = str(val.args[3].value) if hasattr(val.args[3], "value") else "int8"
-            nbytes = _shape_bytes(val.args[2], dtype if dtype in _CTYPE else "int8", upper)
+            nbytes = _shape_bytes(val.args[2], dtype if dtype in C_TYPES else "int8", upper)
             buffers[v.name] = Buffer(v.name, st, off, nbytes)
             buf_of_var[v] = v.name
             expr[v] = f"(arena + {off})"
@@ -171,18 +170,6 @@ def check_plan(plan: Plan) -> None:
             overlap = a.offset < b.offset + b.nbytes and b.offset < a.offset + a.nbytes
             if live and overlap:
                 raise AssertionError(f"buffers {a.name} and {b.name} overlap while both live")
-
-
-def c_type(arr: np.ndarray) -> str:
-    return _CTYPE[str(arr.dtype)]
-
-
-def c_array(name: str, arr: np.ndarray) -> str:
-    ctype = c_type(arr)
-    flat = arr.reshape(-1).tolist()
-    rows = [", ".join(str(int(x)) for x in flat[i: i + 16]) for i in range(0, len(flat), 16)]
-    body = ",\n  ".join(rows)
-    return f"static const {ctype} {name}[{len(flat)}] = {{\n  {body}\n}};\n"
 
 
 def entry_function(plan: Plan, kernels: dict[str, Kernel], prefix: str = "se_model",

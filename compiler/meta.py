@@ -27,16 +27,9 @@ import numpy as np
 from ..models.labels import slot_key
 from ..models.model_file import IntModel
 from ..models.tokenizer import CONTINUATION
+from .c_text import c_array, c_type
 
 META_FORMAT_VERSION = 4  # 2: slot_negated; 3: oos_threshold_no_names; 4: flat tables, one string pool
-
-
-def _c_array(ctype: str, name: str, values, per_line: int = 16) -> str:
-    values = list(values)
-    if not values:
-        values = [0]
-    rows = [", ".join(str(int(v)) for v in values[i:i + per_line]) for i in range(0, len(values), per_line)]
-    return f"static const {ctype} {name}[{len(values)}] = {{\n  " + ",\n  ".join(rows) + "\n};\n"
 
 
 def piece_key(piece: str) -> tuple[int, bytes] | None:
@@ -134,7 +127,6 @@ _FIELDS = [("version", "version"), ("vocab_size", "vocab_size"), ("max_len", "ma
            ("oos_threshold", "oos_threshold"), ("conf_m", "conf_m"), ("conf_n", "conf_n"),
            ("exp_table", "exp_table"), ("intent_slot_allowed", "intent_slot_allowed"),
            ("slot_negated", "slot_negated"), ("oos_threshold_no_names", "oos_threshold_no_names")]
-_C_TYPES = {"uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t"}
 
 
 def meta_sources(model: IntModel, blob_offsets: dict[str, int] | None = None) -> tuple[str, str]:
@@ -176,7 +168,7 @@ def meta_sources(model: IntModel, blob_offsets: dict[str, int] | None = None) ->
             if key in scalars:
                 parts.append(f"  m->{field} = {scalars[key]};")
             elif key in present:
-                ctype = _C_TYPES[str(present[key].dtype)]
+                ctype = c_type(present[key])
                 cast = "const char *" if field == "strings" else f"const {ctype} *"
                 parts.append(f"  m->{field} = ({cast})(payload + {blob_offsets[key]});")
             else:
@@ -184,7 +176,7 @@ def meta_sources(model: IntModel, blob_offsets: dict[str, int] | None = None) ->
         parts.append("}")
         return h, "\n".join(parts) + "\n"
     for name, a in tables:
-        parts.append(_c_array(_C_TYPES[str(a.dtype)], name, a.tolist(), per_line=32 if a.dtype == np.uint8 else 16))
+        parts.append(c_array(c_type(a), name, a.tolist(), per_line=32 if a.dtype == np.uint8 else 16))
     init = []
     for field, key in _FIELDS:
         if key in scalars:

@@ -11,6 +11,7 @@ from typing import Callable
 from ..models.model_file import IntModel
 from . import aot, lower, relax_graph, schedules
 from . import kernels as kernels_mod
+from .c_text import c_array, c_type
 from .targets import TARGETS, measure_stack
 
 GENERATOR = "squeezeedge.compiler (Apache TVM 0.27: Relax + TE/TVMScript + s_tir schedules + target.build.c)"
@@ -200,13 +201,13 @@ def compile_model(model: IntModel, target: str = "host", progress: Callable[[str
                         "bytes": len(blob), "meta_offsets": meta_offsets}
         parts.append("/* ---- weights, biases, multipliers and tables: in the weights blob ---- */")
         parts.append("const uint8_t *se_model_weights; /* the blob's payload; set by the firmware */")
-        parts += [f"#define {name} ((const {aot.c_type(arr)} *)(se_model_weights + {off}))"
+        parts += [f"#define {name} ((const {c_type(arr)} *)(se_model_weights + {off}))"
                   for (name, arr), off in zip(plan.constants, lay.offsets)]
         parts.append("")
     else:
         info["weights"] = "const"
         parts.append("/* ---- weights, biases, multipliers and tables (static const: flash) ---- */")
-        parts += [aot.c_array(name, arr) for name, arr in plan.constants]
+        parts += [c_array(c_type(arr), name, arr) for name, arr in plan.constants]
     parts.append("/* ---- helpers the kernels call (call_pure_extern) ---- */")
     parts.append(kernels_mod.PROLOGUE.strip() + "\n")
     if tensor_intrin is not None:

@@ -10,7 +10,7 @@ held-out test split, RAM/flash, host latency ratios and Cortex-M4 instructions.
 executed instructions (unicorn; portable C and with the SMLAD tensor intrinsic), instructions
 per MAC, an estimated time at 168 MHz (an assumed CPI, stated in the report), host latency of
 the generated C next to ONNX Runtime int8 on the same model, and compile time. The numbers come
-from ``squeezeedge.compiler.benchmark``. Wire-up: ``add_bench_parser(subparsers)``.
+from ``squeezeedge.compiler_bench``. Wire-up: ``add_bench_parser(subparsers)``.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _md_table(head, body) -> str:
 
 
 def markdown(results, command: str, runs: int, when: str | None = None) -> str:
-    from squeezeedge.compiler.benchmark import M4_CPI, M4_MHZ
+    from squeezeedge.compiler_bench import M4_CPI, M4_MHZ
 
     m, v = machine(), versions()
     head, body, thead, tbody = rows(results)
@@ -168,7 +168,7 @@ def markdown(results, command: str, runs: int, when: str | None = None) -> str:
 
 def run(presets: list[str], shipped: bool = True, quick: bool = False, runs: int | None = None,
         with_ort: bool = True, progress=None):
-    from squeezeedge.compiler.benchmark import bench_model
+    from squeezeedge.compiler_bench import bench_model
     from squeezeedge.models.config import PRESETS
     from squeezeedge.models.engine import DEFAULT_MODEL
     from squeezeedge.models.model_file import IntModel

@@ -22,16 +22,15 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 
 from .broker import BrokerSettings, resolve, toml_string
 from .models.gazetteer import HomeNames
 from .models.model_file import IntModel
 from .resources import CACHE_DIR, CORE_DIR, PORTS_DIR
+from .process import ManagedProcess
 
 HOST_PORT_DIR = PORTS_DIR / "host"
 PACKAGE_FILES = ("model.c", "model.h", "model_meta.c", "model_meta.h")
@@ -75,15 +74,21 @@ def prepare_package(source, progress=None) -> Path:
         model = source
     else:
         raise EmulatorError(f"cannot make a model package from {type(source).__name__}")
-    pkg = CACHE_DIR / f"pkg-{model_digest(model)}"
+    return cached_package(model, "host", say)
+
+
+def cached_package(model: IntModel, target: str, say) -> Path:
+    """``model`` compiled for ``target`` (model.c/.h, model_meta.c/.h) in the cache: compiled
+    once, then found under its digest (the emulator's and every board's packages alike)."""
+    pkg = _cache_dir() / (f"pkg-{model_digest(model)}" if target == "host" else f"pkg-{target}-{model_digest(model)}")
     if all((pkg / f).is_file() for f in PACKAGE_FILES):
         return pkg
     from .compiler.meta import write_meta
     from .compiler.package import compile_model
 
-    say("compiling the model to C (TVM)")
+    say("compiling the model to C (TVM)" if target == "host" else f"compiling the model to C for {target} (TVM)")
     tmp = Path(tempfile.mkdtemp(prefix="pkg-", dir=_cache_dir()))
-    compile_model(model, "host").write(tmp)
+    compile_model(model, target).write(tmp)
     write_meta(model, tmp)
     try:
         os.replace(tmp, pkg)
@@ -184,21 +189,21 @@ def names_refusal(names: HomeNames, stderr_lines: list[str]) -> str | None:
     return None
 
 
-class Emulator:
+class Emulator(ManagedProcess):
     """A running host emulator process. ``url`` is what ``transport.open_transport`` takes:
     ``socket://127.0.0.1:PORT`` or a pty path (None for stdio, where ``proc`` has the pipes).
     ``names``: the home's names, sent to the device before it serves."""
 
     def __init__(self, binary, serial: str = "tcp:0", env: dict | None = None, args: list[str] | None = None,
                  names: HomeNames | None = None):
+        super().__init__()
         self.binary = Path(binary)
         self.serial = serial
         self.args = list(args) if args is not None else parse_serial(serial)  # args: e.g. --broker URL --device ID
         self.env = env
         self.names = names
-        self.proc: subprocess.Popen | None = None
         self.url: str | None = None
-        self.stderr_lines: list[str] = []
+        self.announced = False  # its SE_READY line came
 
     def start(self, timeout: float = READY_TIMEOUT) -> "Emulator":
         init = write_names_init(self.names, _cache_dir()) if self.names else None
@@ -209,32 +214,9 @@ class Emulator:
                 init.unlink(missing_ok=True)
 
     def _start(self, timeout: float, init_args: list[str]) -> "Emulator":
-        stdio = self.serial == "stdio"
-        self.proc = subprocess.Popen([str(self.binary), *init_args, *self.args],
-                                     stdin=subprocess.PIPE if stdio else subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE if stdio else subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=self.env)
-        ready = threading.Event()
-        announced: list[str] = []  # the SE_READY line: set, or the process ended without one
-
-        def pump():
-            for raw in self.proc.stderr:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                self.stderr_lines.append(line)
-                if line.startswith("SE_READY"):
-                    announced.append(line)
-                    parts = line.split()
-                    if parts[1] == "tcp":
-                        self.url = f"socket://{parts[2]}"
-                    elif parts[1] == "pty":
-                        self.url = parts[2]
-                    elif parts[1] == "mqtt":  # SE_READY mqtt HOST:PORT DEVICE
-                        self.url = f"mqtt://{parts[2]}"
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(timeout) or not announced:
+        stdio = subprocess.PIPE if self.serial == "stdio" else subprocess.DEVNULL
+        self.launch([str(self.binary), *init_args, *self.args], stdin=stdio, stdout=stdio, env=self.env)
+        if not self.wait_until(lambda: self.announced, timeout):
             self.stop()
             refusal = names_refusal(self.names, self.stderr_lines) if self.names else None
             if refusal:
@@ -242,33 +224,17 @@ class Emulator:
             raise EmulatorError("the emulator did not start: " + " | ".join(self.stderr_lines[-5:]))
         return self
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 5.0) -> int | None:
-        """SIGTERM, then SIGKILL; returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
-            if f:
-                try:
-                    f.close()
-                except OSError:
-                    pass
-        return self.proc.returncode
-
-    def __enter__(self) -> "Emulator":
-        return self.start() if self.proc is None else self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def on_stderr_line(self, line: str) -> None:
+        if not line.startswith("SE_READY"):
+            return
+        parts = line.split()
+        if parts[1] == "tcp":
+            self.url = f"socket://{parts[2]}"
+        elif parts[1] == "pty":
+            self.url = parts[2]
+        elif parts[1] == "mqtt":  # SE_READY mqtt HOST:PORT DEVICE
+            self.url = f"mqtt://{parts[2]}"
+        self.announced = True
 
 
 def start_emulator(model_or_package, serial: str = "tcp:0", sanitize: bool = False, progress=None,

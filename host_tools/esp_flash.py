@@ -40,14 +40,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .flash import FlashError, Progress, is_pty, no_progress, check_serial_port, default_serial_port
+from .targets.esp32 import APP_OFFSET, ESP_BOARDS, PARTITION_TABLE_OFFSET  # the family's facts, one place
 
-ESP_BOARDS = {"esp32": "ESP32", "esp32s3": "ESP32-S3", "esp32c3": "ESP32-C3"}
 # The ROM syncs at 115200; 460800 is ESP-IDF's default flashing rate and works on the common
 # USB-serial bridges (CP210x, CH340, FTDI) and on the USB-Serial/JTAG of the S3/C3.
 DEFAULT_BAUD = 460800
 ROM_BAUD = 115200
-APP_OFFSET = 0x10000          # ESP-IDF's default partition table: factory app at 64 KiB
-PARTITION_TABLE_OFFSET = 0x8000
 IMAGE_MAGIC = 0xE9
 # Enough attempts to cycle once through esptool's four reset strategies (tight / classic, short
 # and long delay) on a USB-serial bridge; with nothing answering it gives up in a few seconds.

@@ -41,9 +41,12 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-FLASH_BASE = 0x08000000
-CHIP_IDS = {"stm32f405": 0x413}          # AN2606: STM32F40xxx/41xxx
-PYOCD_TARGETS = {"stm32f405": "stm32f405rg"}
+from .targets.stm32f405 import BOARD as STM32F405
+
+# The boards this module flashes, from their descriptions (targets/stm32f405.py).
+FLASH_BASE = STM32F405.flash_origin
+CHIP_IDS = {b.name: b.bootloader_chip_id for b in (STM32F405,)}
+PYOCD_TARGETS = {b.name: b.pyocd_target for b in (STM32F405,)}
 METHODS = ("uart", "stlink", "dfu")
 DEFAULT_BAUD = 115200
 Progress = Callable[[str, "float | None"], None]

@@ -31,6 +31,7 @@ import uuid
 from . import mqtt_topics
 from .broker import BrokerSettings, MqttError, default_broker, parse_broker_url, resolve
 from .mqtt_topics import DEVICE_RE, OFFLINE, ONLINE, discovery_config
+from .net import free_port
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, seconds
 
 CONNECT_TIMEOUT = 5.0
@@ -55,17 +56,11 @@ def check_device(device: str, allow_wildcard: bool = False) -> str:
 
 # ---- an in-process broker (amqtt) ----
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LocalBroker:
     """An amqtt broker on 127.0.0.1 in a background thread with its own event loop."""
 
     def __init__(self, port: int | None = None):
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._broker = None

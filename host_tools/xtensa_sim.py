@@ -21,23 +21,22 @@ import select
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .boards import BoardError, prepare_board_package
 from .emulator import PACKAGE_FILES
-from .resources import CACHE_DIR, CORE_DIR, FIRMWARE_LIB_DIR, PORTS_DIR
+from .process import ManagedProcess
+from .resources import CACHE_DIR, CORE_DIR, FIRMWARE_LIB_DIR
+from .targets.xtensa_sim import BOARD, QEMU_ARGS
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError
 
-PORT_DIR = PORTS_DIR / "xtensa_sim"
-TARGET = "xtensa"
-CC = "xtensa-lx106-elf-gcc"
-SIZE = "xtensa-lx106-elf-size"
-QEMU = "qemu-system-xtensa"
-# -serial none keeps QEMU's simcall console off, so SYS_read/SYS_write go straight to QEMU's own
-# file descriptors 0 and 1 (a blocking read: the idle firmware costs no host CPU).
-QEMU_ARGS = ["-M", "sim", "-cpu", "lx106", "-nographic", "-monitor", "none", "-serial", "none", "-semihosting"]
+# The board's facts (toolchain, QEMU, limits) are in targets/xtensa_sim.py.
+PORT_DIR = BOARD.port_dir
+TARGET = BOARD.target
+CC = BOARD.toolchain + "gcc"
+SIZE = BOARD.toolchain + "size"
+QEMU = BOARD.qemu[0]
 
 
 class XtensaSimError(RuntimeError):
@@ -64,8 +63,8 @@ class SizeReport:
     bss: int
     sections: dict
 
-    STACK_RESERVE = 8 * 1024   # sim.ld keeps it free
-    DRAM_BYTES = 80 * 1024     # the ESP8266's data RAM for an application (sim.ld's DRAM)
+    STACK_RESERVE = BOARD.stack_reserve
+    DRAM_BYTES = BOARD.ram_bytes
 
     @property
     def flash(self) -> int:
@@ -119,8 +118,7 @@ def build_firmware(model=None, out_dir=None, progress=None) -> XtensaFirmware:
     Cached; the ELF is copied to ``out_dir`` if given."""
     say = progress or (lambda s: None)
     if not toolchain_available():
-        raise XtensaSimError("building the Xtensa firmware needs make and xtensa-lx106-elf-gcc: "
-                             "apt-get install gcc-xtensa-lx106")
+        raise XtensaSimError(f"building the Xtensa firmware needs make and {CC}: apt-get install {BOARD.apt}")
     try:
         pkg = prepare_board_package(model, say, target=TARGET)
     except BoardError as e:
@@ -139,8 +137,9 @@ def build_firmware(model=None, out_dir=None, progress=None) -> XtensaFirmware:
             shutil.rmtree(tmp, ignore_errors=True)
             log = r.stdout + r.stderr
             if "do not fit" in log or "overflow" in log:
-                raise XtensaSimError("the firmware does not fit the ESP8266's memory (1 MiB mapped flash, 80 KiB "
-                                     "data RAM with an 8 KiB stack); use a smaller model preset")
+                raise XtensaSimError(f"the firmware does not fit the ESP8266's memory ({BOARD.flash_bytes // 1024 // 1024} "
+                                     f"MiB mapped flash, {BOARD.ram_bytes // 1024} KiB data RAM with an "
+                                     f"{BOARD.stack_reserve // 1024} KiB stack); use a smaller model preset")
             raise XtensaSimError(f"building the Xtensa firmware failed:\n{log[-4000:]}")
         try:
             os.replace(tmp, cached)
@@ -183,54 +182,42 @@ class PipeTransport(Transport):
         return data
 
 
-class XtensaSim:
+class XtensaSim(ManagedProcess):
     """``qemu-system-xtensa -M sim -cpu lx106`` running a firmware ELF on pipes. ``transport``
     is a ``Transport`` once started; ``engine()`` a ``DeviceEngine`` over it."""
 
     def __init__(self, elf):
+        super().__init__()
         self.elf = Path(elf)
-        self.proc: subprocess.Popen | None = None
         self.transport: PipeTransport | None = None
-        self.stderr_lines: list[str] = []
+        self.ready = False  # the firmware said SE_READY
 
     def command(self) -> list[str]:
         return [QEMU, *QEMU_ARGS, "-kernel", str(self.elf)]
 
     def start(self, timeout: float = 15.0) -> "XtensaSim":
         if not qemu_available():
-            raise XtensaSimError("running the Xtensa firmware needs QEMU: apt-get install qemu-system-misc")
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+            raise XtensaSimError(f"running the Xtensa firmware needs QEMU: apt-get install {BOARD.qemu_apt}")
+        self.launch(self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         # The firmware says SE_READY on stderr after its init; QEMU's own errors come there too.
-        err = self.proc.stderr.fileno()
-        buf = b""
-        deadline = time.monotonic() + timeout
-        while b"SE_READY" not in buf:
-            left = deadline - time.monotonic()
-            ready = select.select([err], [], [], max(0.0, left))[0] if left > 0 else []
-            chunk = os.read(err, 4096) if ready else b""
-            if not chunk:
-                self.stop()
-                why = buf.decode(errors="replace").strip().splitlines()
-                raise XtensaSimError("the Xtensa firmware did not start under QEMU: " +
-                                     (why[-1] if why else f"no sign of life within {timeout:g} s"))
-            buf += chunk
-        self.stderr_lines = buf.decode(errors="replace").splitlines()
+        if not self.wait_until(lambda: self.ready, timeout):
+            self.stop()
+            why = [line for line in self.stderr_lines if line.strip()]
+            raise XtensaSimError("the Xtensa firmware did not start under QEMU: " +
+                                 (why[-1].strip() if why else f"no sign of life within {timeout:g} s"))
         self.transport = PipeTransport(self.proc)
         return self
+
+    def on_stderr_line(self, line: str) -> None:
+        if "SE_READY" in line:
+            self.ready = True
 
     def engine(self, timeout: float = DEFAULT_TIMEOUT) -> DeviceEngine:
         """A classify engine over this firmware; closing it stops QEMU."""
         return DeviceEngine(self.transport, "xtensa-sim", emulator=self, timeout=timeout)
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float = 5.0) -> int | None:
-        """Close the firmware's input (it answers a pending half line and exits), then wait;
-        SIGTERM and SIGKILL only if it does not. Returns QEMU's exit status."""
-        if self.proc is None:
-            return None
+    def ends_by_itself(self, timeout: float) -> bool:
+        """Closing the firmware's input ends it (it answers a pending half line and exits)."""
         try:
             self.proc.stdin.close()
         except OSError:
@@ -238,24 +225,8 @@ class XtensaSim:
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            try:
-                f.close()
-            except OSError:
-                pass
-        return self.proc.returncode
-
-    def __enter__(self) -> "XtensaSim":
-        return self.start() if self.proc is None else self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+            return False
+        return True
 
 
 def start_sim(elf) -> XtensaSim:

@@ -10,7 +10,7 @@ import pytest
 
 from squeezeedge import bench
 from squeezeedge.cli import bench as bench_cli
-from squeezeedge.compiler import benchmark
+from squeezeedge import compiler_bench
 from squeezeedge.compiler.package import macs
 from squeezeedge.models.config import PRESETS
 from squeezeedge.models.synthetic import random_int_model
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 @pytest.fixture(scope="module")
 def tiny_result():
     model = random_int_model(PRESETS["tiny"].config, n_intents=43, n_slots=30, seed=0)
-    return model, benchmark.bench_model("tiny", model, lengths=(8, 32), runs=5,
+    return model, compiler_bench.bench_model("tiny", model, lengths=(8, 32), runs=5,
                                         with_ort=True, per_kernel=True)
 
 
@@ -32,7 +32,7 @@ def test_bench_numbers(tiny_result):
     assert [t.target for t in r.targets] == ["cortex-m4", "rv32imc"]
     for t in r.targets:
         assert t.arena_bytes > 0 and t.stack_bytes > 0
-        if shutil.which(benchmark.TARGETS[t.target]["cc"]):
+        if shutil.which(compiler_bench.TARGETS[t.target]["cc"]):
             # kernels + const weights: at least the weights, not absurdly more
             assert r.weight_bytes <= t.flash_bytes < 4 * r.weight_bytes + 64 * 1024
     for n in (8, 32):
@@ -47,7 +47,7 @@ def test_bench_numbers(tiny_result):
         # the per-kernel split adds up to about the whole (noinline build: a little more)
         split = sum(r.kernel_instr["portable"].values())
         assert 0.9 * r.instr["portable"][32] < split < 1.5 * r.instr["portable"][32]
-    if benchmark.ort_available():
+    if compiler_bench.ort_available():
         assert isinstance(r.ort, dict), r.ort
         assert all(0 < m <= p for m, p in r.ort.values())
     else:
@@ -88,7 +88,7 @@ def test_bench_cli_arguments(monkeypatch, tmp_path, capsys):
 def test_float_model_from_int_runs(tiny_result):
     torch = pytest.importorskip("torch")
     model, _ = tiny_result
-    net = benchmark.float_model_from_int(model)
+    net = compiler_bench.float_model_from_int(model)
     ids = torch.randint(4, model.config.vocab_size, (1, 8))
     intent, slots = net(ids, torch.tensor([8]))
     assert intent.shape == (1, len(model.intents)) and slots.shape == (1, 8, len(model.tags))

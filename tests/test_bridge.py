@@ -10,13 +10,13 @@ import argparse
 import functools
 import json
 import shutil
-import socket
 import time
 
 import pytest
 
 from squeezeedge import boards
 from squeezeedge.classify import classify_line
+from squeezeedge.net import free_port
 from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
 from squeezeedge.models.model_file import IntModel
 
@@ -33,12 +33,6 @@ pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="the m
 
 N_EMULATOR = 40
 N_STM32 = 24
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from squeezeedge.compiler import firmware
+from squeezeedge import model_selftest
 from squeezeedge.compiler.package import compile_model
 from squeezeedge.models import reference
 from squeezeedge.models.config import PRESETS
@@ -30,13 +30,13 @@ def small(tmp_path_factory):
 
 @pytest.mark.parametrize("target", ["cortex-m4", "rv32imc", "xtensa"])
 def test_target_bit_exact_under_qemu(small, target, tmp_path):
-    if not firmware.available(target):
+    if not model_selftest.available(target):
         pytest.skip(f"{target}: cross compiler or QEMU not installed")
     model, d, inputs = small
-    elf = firmware.build(d, inputs, target, tmp_path)
-    out = firmware.run(elf, target)
+    elf = model_selftest.build(d, inputs, target, tmp_path)
+    out = model_selftest.run(elf, target)
     assert "DONE" in out, out[-2000:]
-    got = firmware.parse(out, len(model.intents), len(model.tags))
+    got = model_selftest.parse(out, len(model.intents), len(model.tags))
     assert len(got) == len(inputs)
     for i, ids in enumerate(inputs):
         want = reference.run(model, ids)
@@ -56,7 +56,7 @@ def test_cortex_m4_instruction_count(small, tmp_path):
     pytest.importorskip("unicorn")
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("needs arm-none-eabi-gcc")
-    from squeezeedge.compiler import icount
+    from squeezeedge import icount
     from squeezeedge.compiler.package import macs
 
     model, d_smlad, _ = small

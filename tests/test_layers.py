@@ -25,6 +25,7 @@ TRANSPORTS = {"squeezeedge.transport", "squeezeedge.broker", "squeezeedge.mqtt",
 TOOLS_AND_UP = ("squeezeedge.emulator", "squeezeedge.boards", "squeezeedge.bridge", "squeezeedge.flash",
                 "squeezeedge.esp_flash", "squeezeedge.bench", "squeezeedge.e2e_bench", "squeezeedge.engines",
                 "squeezeedge.names", "squeezeedge.micropython", "squeezeedge.peers", "squeezeedge.xtensa_sim",
+                "squeezeedge.icount", "squeezeedge.compiler_bench", "squeezeedge.model_selftest", "squeezeedge.targets",
                 "squeezeedge.compiler", "squeezeedge.cli")
 
 
@@ -132,6 +133,19 @@ def test_the_base_imports_nothing_of_the_package():
 def test_transports_import_no_tool():
     graph = import_graph()
     upward = {(m, t) for m in TRANSPORTS for t in graph.get(m, {}) if t.startswith(TOOLS_AND_UP)}
+    assert upward == set()
+
+
+def test_the_compiler_imports_only_itself_and_the_models():
+    """Benchmarks, QEMU harnesses and instruction counting live in the tools, not in compiler/
+    (which may ask the base layer, resources, where the build cache is)."""
+    def inside(module, package):  # squeezeedge.compiler_bench is not inside squeezeedge.compiler
+        return module == package or module.startswith(package + ".")
+
+    graph = import_graph()
+    upward = {(m, t) for m, targets in graph.items() if inside(m, "squeezeedge.compiler")
+              for t in targets if not (inside(t, "squeezeedge.compiler") or inside(t, "squeezeedge.models")
+                                       or t in BASE)}
     assert upward == set()
 
 

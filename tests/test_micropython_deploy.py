@@ -154,9 +154,9 @@ def test_cli_flash_micropython_probes_builds_and_deploys(board, folder, capsys):
 
 
 def test_cli_flash_micropython_errors_are_one_line(folder, capsys):
-    from squeezeedge.boards import _free_port
+    from squeezeedge.net import free_port
 
-    url = f"socket://127.0.0.1:{_free_port()}"
+    url = f"socket://127.0.0.1:{free_port()}"
     assert cli.main(["flash", "--micropython", "--port", url, str(folder)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"flash: no board at {url}: nothing answers there (check the cable and the port name; "

@@ -208,11 +208,11 @@ def test_deploy_refuses_other_mpy_version(an500_elf, tmp_path):
 def test_deploy_no_board_and_busy_port(tmp_path):
     import serial
 
-    from squeezeedge.boards import _free_port
+    from squeezeedge.net import free_port
 
     folder = deploy_folder(build_natmod("armv7emsp", tmp_path), tmp_path / "arm", "armv7emsp")
     with pytest.raises(DeployError, match=r"^no board at socket://127\.0\.0\.1:\d+: nothing answers there"):
-        deploy(folder, f"socket://127.0.0.1:{_free_port()}")
+        deploy(folder, f"socket://127.0.0.1:{free_port()}")
     with pytest.raises(DeployError, match=r"^no board at /dev/ttyNOSUCH"):
         deploy(folder, "/dev/ttyNOSUCH")
     master, slave = os.openpty()  # a real tty held open, exclusively, by another "program"

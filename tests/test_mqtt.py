@@ -25,6 +25,7 @@ import squeezeedge.mqtt as mqtt_mod
 from squeezeedge.cli import mqtt as mqtt_cli
 from squeezeedge import emulator as emulator_mod
 from squeezeedge.classify import classify_line
+from squeezeedge.net import free_port
 from squeezeedge.models.engine import DEFAULT_MODEL, ReferenceEngine
 from squeezeedge.models.model_file import IntModel
 
@@ -36,12 +37,6 @@ def libmosquitto_dev():
 
 
 N_SENTENCES = 120
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mosquitto:

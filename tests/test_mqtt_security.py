@@ -33,7 +33,8 @@ from squeezeedge import emulator as emulator_mod
 from squeezeedge.broker import broker_settings
 from squeezeedge.emulator import build_emulator, prepare_package, start_emulator
 from squeezeedge.models.engine import DEFAULT_MODEL
-from test_mqtt import Mosquitto, free_port
+from squeezeedge.net import free_port
+from test_mqtt import Mosquitto
 
 PASSWORD_IN_URL = "Url-Pa55word-NOT-for-logs"
 

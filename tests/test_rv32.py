@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from squeezeedge import boards
+from squeezeedge import boards, icount
 
 import fw_support as fw
 
@@ -120,7 +120,7 @@ def test_there_is_no_semihosting_build_for_it():
 def test_instruction_count_of_the_release_image(firmware, device):
     pytest.importorskip("unicorn")
     text = "turn off the kitchen lights"
-    (r,) = boards.count_firmware_instructions(firmware.elf, [text], BOARD)
+    (r,) = icount.count_firmware_instructions(firmware.elf, [text], BOARD)
     assert 0 < r["se_model_run"] < r["se_classify"] < r["line"] < 10_000_000
     # the instruction-counted run answers what the board under QEMU answers (time_us aside)
     got = json.loads(r["response"])

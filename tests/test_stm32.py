@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from squeezeedge import boards
+from squeezeedge import boards, icount
 
 import fw_support as fw
 
@@ -100,7 +100,7 @@ def test_the_microsecond_clock_never_goes_back_across_systick_wraps(firmware):
 def test_instruction_count_of_the_release_image(firmware, device):
     pytest.importorskip("unicorn")
     text = "turn off the kitchen lights"
-    (r,) = boards.count_firmware_instructions(firmware.elf, [text])
+    (r,) = icount.count_firmware_instructions(firmware.elf, [text])
     assert 0 < r["se_model_run"] < r["se_classify"] < r["line"] < 5_000_000
     # the instruction-counted run answers what the board under QEMU answers (time_us aside)
     got = json.loads(r["response"])

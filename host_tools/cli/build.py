@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..boards import BOARDS, BoardError, build_board, icount_report
+from ..boards import BOARDS, BoardError, build_board
+from ..icount import icount_report
 from ..emulator import EmulatorError
 from ..micropython.natmod import (ARCHES, MANIFEST_FILE, MPY_FILE, WEIGHTS_FILE, build_native_module,
                                   write_user_module)

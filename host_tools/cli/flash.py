@@ -7,8 +7,9 @@ import argparse
 import contextlib
 import sys
 
-from ..esp_flash import DEFAULT_BAUD as ESP_BAUD, ESP_BOARDS, flash_esp32
+from ..esp_flash import DEFAULT_BAUD as ESP_BAUD, flash_esp32
 from ..flash import CHIP_IDS, DEFAULT_BAUD, METHODS, FlashError, flash_stm32
+from ..targets import ESP_BOARDS
 from ..micropython import mpyfile
 from ..micropython.deploy import DeployError, connect, deploy, probe
 from ..micropython.natmod import build_native_module

@@ -5,7 +5,7 @@ firmware of the same model on the same ISA. Writes benchmarks/MICROPYTHON.md.
 Instructions are counted with QEMU's ``-icount shift=0`` (one instruction = 1 ns of virtual
 time), read on the board as ``time.ticks_us()`` around ``squeezeedge.classify`` (so they include
 the call from Python and building the result dict; resolution 1,000 instructions). The C
-firmware's counts come from ``boards.count_firmware_instructions`` (unicorn, exact), for the same
+firmware's counts come from ``icount.count_firmware_instructions`` (unicorn, exact), for the same
 sentences.
 """
 
@@ -35,11 +35,11 @@ def _unix_heap(module_dir: Path) -> int:
 
 
 def _c_firmware_instructions(board: str, texts) -> list[int] | None:
-    from .. import boards
+    from .. import boards, icount
 
     try:
         fw = boards.build_board(board)
-        return [r["se_classify"] for r in boards.count_firmware_instructions(fw.elf, texts, board)]
+        return [r["se_classify"] for r in icount.count_firmware_instructions(fw.elf, texts, board)]
     except Exception as e:  # noqa: BLE001 - the comparison column is optional; say why it is empty
         print(f"bench: no C firmware count for {board}: {e}", file=sys.stderr)
         return None
@@ -47,7 +47,7 @@ def _c_firmware_instructions(board: str, texts) -> list[int] | None:
 
 def run(out: Path | None = DEFAULT_OUT, progress=None) -> str:
     from ..bench import machine
-    from ..boards import ICOUNT_SENTENCES
+    from ..icount import ICOUNT_SENTENCES
 
     say = progress or (lambda s: None)
     rows = []
@@ -91,7 +91,7 @@ def _elf_size(elf: Path) -> tuple[int, int]:
 
 def _usermod_row(say) -> dict:
     from . import ports
-    from ..boards import ICOUNT_SENTENCES
+    from ..icount import ICOUNT_SENTENCES
 
     with QemuModuleBoard("MPS2_AN500", usermod=True, icount=True, progress=say) as b:
         heap = b.import_report.heap_used

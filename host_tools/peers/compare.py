@@ -144,7 +144,7 @@ def confusion(intents: list[str | None], golds: list[str | None]) -> dict:
 
 def our_memory(model: IntModel, work: Path) -> tuple[dict, Path | None]:
     """Arena, stack and flash of the Cortex-M4 build (the SMLAD package the board firmware uses)."""
-    from ..compiler.benchmark import object_flash_bytes
+    from ..compiler_bench import object_flash_bytes
     from ..compiler.package import compile_model
 
     pkg = compile_model(model, "cortex-m4")
@@ -155,7 +155,7 @@ def our_memory(model: IntModel, work: Path) -> tuple[dict, Path | None]:
 
 
 def m4_instructions(model: IntModel, pdir: Path, length: int) -> dict:
-    from ..compiler.benchmark import count_m4
+    from ..compiler_bench import count_m4
     from ..compiler.package import macs
 
     if shutil.which("arm-none-eabi-gcc") is None:

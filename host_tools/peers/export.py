@@ -1,7 +1,7 @@
 """The float network every peer starts from, and its static-shape form for TFLite.
 
 All peers are built from the same trained weights as our int8 model: the IntModel's integers
-dequantized back into the float ``SqueezeBert`` (``compiler.benchmark.float_model_from_int``).
+dequantized back into the float ``SqueezeBert`` (``compiler_bench.float_model_from_int``).
 TFLite Micro needs static shapes and has no GELU kernel, so ``StaticNet`` runs the same
 network on a fixed ``max_len`` window with padded keys masked, and GELU as x·sigmoid(1.702x).
 """
@@ -21,7 +21,7 @@ MASK_PENALTY = 30.0
 
 
 def float_net(model: IntModel):
-    from ..compiler.benchmark import float_model_from_int
+    from ..compiler_bench import float_model_from_int
 
     return float_model_from_int(model)
 

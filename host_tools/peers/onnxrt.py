@@ -15,7 +15,7 @@ from .base import PeerModel
 
 
 def build(model: IntModel, calibration: list[list[int]], work) -> PeerModel:
-    from ..compiler.benchmark import build_ort_int8
+    from ..compiler_bench import build_ort_int8
 
     root = logging.getLogger()
     level = root.level

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .targets import TARGETS
+from .compiler.targets import TARGETS
 
 QEMU = {
     "cortex-m4": ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none",
@@ -238,7 +238,7 @@ def available(target: str) -> bool:
 
 def build(package_dir: Path, inputs: list[list[int]], target: str, work: Path) -> Path:
     """Link the package and the harness into a bare-metal ELF for ``target``."""
-    from .targets import target_cflags
+    from .compiler.targets import target_cflags
 
     work.mkdir(parents=True, exist_ok=True)
     write_inputs_h(work / "inputs.h", inputs)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.model_file import IntModel
-from .package import compile_model, macs
-from .targets import TARGETS, target_cflags
+from .models.model_file import IntModel
+from .compiler.package import compile_model, macs
+from .compiler.targets import TARGETS, target_cflags
 
 M4_MHZ = 168
 # Assumption, not a measurement: Cortex-M4 executes most instructions in one cycle, loads take
@@ -123,7 +123,7 @@ def count_m4(package_dir: Path, lengths, vocab: int, seed: int = 0, per_kernel: 
 
 def time_c(package_dir: Path, lengths, vocab: int, runs: int, seed: int = 0) -> dict[int, tuple[float, float]]:
     """Median and p90 microseconds of one se_model_run call on the host (ctypes, gcc -O2)."""
-    from .host_engine import CEngine
+    from .compiler.host_engine import CEngine
 
     eng = CEngine(package_dir)
     fn = eng._fn
@@ -153,8 +153,8 @@ def float_model_from_int(model: IntModel):
     carries the same trained weights as the int8 model (up to int8 rounding)."""
     import torch
 
-    from ..models import intmath as im
-    from ..models.architecture import SqueezeBert
+    from .models import intmath as im
+    from .models.architecture import SqueezeBert
 
     cfg, a = model.config, model.arrays
     sc = model.info.get("scales")
