@@ -14,6 +14,22 @@ def test_evaluation_sets_pass_their_checker():
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 
+def test_the_people_set_passes_its_checker():
+    proc = subprocess.run([sys.executable, str(DATA / "check_people_set.py")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_the_people_set_is_scored_without_sentences_training_has(tiny_dataset):
+    from squeezeedge.models.evaluate import load_people, people_set_present, split_records
+
+    assert people_set_present()
+    train = {text_key(e.text) for e in tiny_dataset.train}
+    everything = load_people()
+    kept = split_records("people", tiny_dataset)
+    assert kept == [r for r in everything if text_key(r[0]) not in train]
+    assert sum(r[1] is None for r in kept) >= 500 and sum(r[1] is not None for r in kept) >= 1500
+
+
 def test_no_held_out_sentence_is_in_the_training_split(tiny_dataset):
     train = {text_key(e.text) for e in tiny_dataset.train}
     for split in (tiny_dataset.dev, tiny_dataset.test):
