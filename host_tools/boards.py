@@ -32,7 +32,7 @@ from .emulator import PACKAGE_FILES, cached_package, prepare_package
 from .models.model_file import IntModel
 from .net import free_port
 from .process import ManagedProcess
-from .resources import CACHE_DIR, CORE_DIR
+from .resources import CACHE_DIR, CORE_DIR, SHARED_MAKEFILES
 from .targets import BOARDS, PORTS_DIR, Board  # noqa: F401 - re-exported: tools and tests use boards.BOARDS
 from .targets.stm32f405 import BOARD as STM32F405
 
@@ -149,7 +149,7 @@ def build_board(board: str = "stm32f405", model=None, out_dir=None, semihosting:
     port = b.port_dir
     h = hashlib.sha256(f"{board} semihosting={int(semihosting)}".encode())
     for path in sorted(CORE_DIR.glob("*.[ch]")) + sorted(port.glob("*.[ch]")) + \
-            [port / "Makefile", port / b.ldscript] + [pkg / f for f in PACKAGE_FILES]:
+            [port / "Makefile", *SHARED_MAKEFILES, port / b.ldscript] + [pkg / f for f in PACKAGE_FILES]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     cached = CACHE_DIR / f"fw-{board}-{h.hexdigest()[:20]}{'-sh' if semihosting else ''}"

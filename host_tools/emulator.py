@@ -29,7 +29,7 @@ from pathlib import Path
 from .broker import BrokerSettings, resolve, toml_string
 from .models.gazetteer import HomeNames
 from .models.model_file import IntModel
-from .resources import CACHE_DIR, CORE_DIR, PORTS_DIR
+from .resources import CACHE_DIR, CORE_DIR, PORTS_DIR, SHARED_MAKEFILES
 from .process import ManagedProcess
 
 HOST_PORT_DIR = PORTS_DIR / "host"
@@ -107,7 +107,7 @@ def _make(package_dir: Path, target: str, product: str, files, sanitize: bool, c
         raise EmulatorError(f"building the emulator needs make and {cc}: install build-essential")
     h = hashlib.sha256(f"{target} sanitize={int(sanitize)} cc={cc}{' mqtt=1' if mqtt else ''}".encode())
     for path in sorted(CORE_DIR.glob("*.[ch]")) + sorted(HOST_PORT_DIR.glob("*.[ch]")) + \
-            [HOST_PORT_DIR / "Makefile"] + [package_dir / f for f in files]:
+            [HOST_PORT_DIR / "Makefile", *SHARED_MAKEFILES] + [package_dir / f for f in files]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     out = _cache_dir() / f"{product}-{h.hexdigest()[:20]}{'-san' if sanitize else ''}{'-mqtt' if mqtt else ''}"

@@ -33,6 +33,8 @@ FIRMWARE_DIR = package_dir("squeezeedge.firmware")
 CORE_DIR = FIRMWARE_DIR / "core"
 PORTS_DIR = FIRMWARE_DIR / "ports"
 FIRMWARE_LIB_DIR = FIRMWARE_DIR / "lib"
+# Included by the ports' Makefiles: a build's cache key must cover them too.
+SHARED_MAKEFILES = (PORTS_DIR / "bare_metal.mk", PORTS_DIR / "model_dir.mk")
 MICROPYTHON_GLUE_DIR = FIRMWARE_DIR / "micropython"   # the native module's C glue and natmod.mk
 
 MODELS_DIR = package_dir("squeezeedge.models")

@@ -27,7 +27,7 @@ from pathlib import Path
 from .boards import BoardError, prepare_board_package
 from .emulator import PACKAGE_FILES
 from .process import ManagedProcess
-from .resources import CACHE_DIR, CORE_DIR, FIRMWARE_LIB_DIR
+from .resources import CACHE_DIR, CORE_DIR, FIRMWARE_LIB_DIR, SHARED_MAKEFILES
 from .targets.xtensa_sim import BOARD, QEMU_ARGS
 from .transport import DEFAULT_TIMEOUT, DeviceEngine, Transport, TransportError
 
@@ -109,7 +109,7 @@ def _source_files(pkg: Path) -> list[Path]:
     port = sorted(p for p in PORT_DIR.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".S", ".ld")
                   and "build" not in p.relative_to(PORT_DIR).parts)
     lib = sorted(FIRMWARE_LIB_DIR.glob("*.[ch]"))  # firmware/lib/string_cmp.c
-    return sorted(CORE_DIR.glob("*.[ch]")) + port + lib + [PORT_DIR / "Makefile"] + [pkg / f for f in PACKAGE_FILES]
+    return sorted(CORE_DIR.glob("*.[ch]")) + port + lib + [PORT_DIR / "Makefile", *SHARED_MAKEFILES] + [pkg / f for f in PACKAGE_FILES]
 
 
 def build_firmware(model=None, out_dir=None, progress=None) -> XtensaFirmware:
