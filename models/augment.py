@@ -91,7 +91,7 @@ _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _NUMBER = re.compile(r"\d+(\.5)?")
 _LETTERS = re.compile(r"[a-z]{4,}")
 
-EXTRA_TEMPLATES_FILE = "extra_templates.yaml"
+EXTRA_TEMPLATES_FILES = ("extra_templates.yaml", "extra_templates_more.yaml")
 
 
 def replace_range(example: Example, start: int, end: int, new: str) -> Example:
@@ -358,16 +358,21 @@ def augment_examples(examples: list[Example], rng: random.Random, probability: f
 
 @cache
 def project_templates() -> tuple[Template, ...]:
-    """Our own templates (``data/extra_templates.yaml``), ids prefixed ``extra:``."""
-    path = MODEL_DATA_DIR / EXTRA_TEMPLATES_FILE
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    shared_rules = data.get("expansion_rules", {})
-    intents = {}
-    for intent, intent_dict in data["intents"].items():
-        blocks = [{**block, "expansion_rules": {**shared_rules, **block.get("expansion_rules", {})}}
-                  for block in intent_dict["data"]]
-        intents[intent] = {"data": blocks}
-    return tuple(templates_from_dict(intents, ha_intents(), id_prefix="extra:"))
+    """Our own templates (``data/extra_templates*.yaml``, those that exist), ids prefixed ``extra:``."""
+    templates: list[Template] = []
+    for number, name in enumerate(EXTRA_TEMPLATES_FILES):
+        path = MODEL_DATA_DIR / name
+        if not path.is_file():
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        shared_rules = data.get("expansion_rules", {})
+        intents = {}
+        for intent, intent_dict in data["intents"].items():
+            blocks = [{**block, "expansion_rules": {**shared_rules, **block.get("expansion_rules", {})}}
+                      for block in intent_dict["data"]]
+            intents[intent] = {"data": blocks}
+        templates += templates_from_dict(intents, ha_intents(), id_prefix="extra:" if number == 0 else f"extra{number}:")
+    return tuple(templates)
 
 
 def project_template_examples(rng: random.Random, samples_per_template: int,
