@@ -356,23 +356,22 @@ def augment_examples(examples: list[Example], rng: random.Random, probability: f
     return out
 
 
+def _templates_in_file(path, id_prefix: str) -> list[Template]:
+    """The templates of one of our hassil YAML files; its shared expansion rules apply to every block."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    shared_rules = data.get("expansion_rules", {})
+    intents = {intent: {"data": [{**block, "expansion_rules": {**shared_rules, **block.get("expansion_rules", {})}}
+                                 for block in intent_dict["data"]]}
+               for intent, intent_dict in data["intents"].items()}
+    return templates_from_dict(intents, ha_intents(), id_prefix=id_prefix)
+
+
 @cache
 def project_templates() -> tuple[Template, ...]:
-    """Our own templates (``data/extra_templates*.yaml``, those that exist), ids prefixed ``extra:``."""
-    templates: list[Template] = []
-    for number, name in enumerate(EXTRA_TEMPLATES_FILES):
-        path = MODEL_DATA_DIR / name
-        if not path.is_file():
-            continue
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        shared_rules = data.get("expansion_rules", {})
-        intents = {}
-        for intent, intent_dict in data["intents"].items():
-            blocks = [{**block, "expansion_rules": {**shared_rules, **block.get("expansion_rules", {})}}
-                      for block in intent_dict["data"]]
-            intents[intent] = {"data": blocks}
-        templates += templates_from_dict(intents, ha_intents(), id_prefix="extra:" if number == 0 else f"extra{number}:")
-    return tuple(templates)
+    """Our own templates (``data/extra_templates*.yaml``); ids prefixed ``extra:``, ``extra1:``, ..."""
+    return tuple(template
+                 for number, name in enumerate(EXTRA_TEMPLATES_FILES)
+                 for template in _templates_in_file(MODEL_DATA_DIR / name, "extra:" if number == 0 else f"extra{number}:"))
 
 
 def project_template_examples(rng: random.Random, samples_per_template: int,

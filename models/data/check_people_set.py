@@ -5,7 +5,7 @@ Files checked (next to this script):
   people_test.jsonl      in-scope sentences {"text", "intent", "slots"}
   people_oos_test.txt    out-of-scope lines, one per line
 
-Run:  /work/main/.venv/bin/python models/data/check_people_set.py
+Run:  .venv/bin/python models/data/check_people_set.py
 Exit status 1 on any error.  Uses only the stdlib plus the intents.json file
 shipped with the home_assistant_intents package (intent and slot names only).
 """
