@@ -321,13 +321,19 @@ WEIGHTS = {"synonym": 3, "number_words": 2, "filler": 1, "politeness": 4, "typo"
            "case": 2, "punctuation": 2}
 
 
-def augment_example(example: Example, rng: random.Random, max_ops: int = 3) -> Example | None:
-    """Apply 1..max_ops random augmentations; None if none of them applied.
+# The augmentations that make sense in any language (the others edit English words).
+ANY_LANGUAGE = ("typo", "case", "punctuation")
+
+
+def augment_example(example: Example, rng: random.Random, max_ops: int = 3,
+                    kinds: tuple[str, ...] | None = None) -> Example | None:
+    """Apply 1..max_ops random augmentations (of ``kinds``, default all); None if none applied.
 
     The result's source is ``augment:<kind>+<kind>`` naming those that applied.
     """
+    weights = WEIGHTS if kinds is None else {k: w for k, w in WEIGHTS.items() if k in kinds}
     count = rng.randint(1, max_ops)
-    chosen = set(rng.choices(list(WEIGHTS), weights=list(WEIGHTS.values()), k=count))
+    chosen = set(rng.choices(list(weights), weights=list(weights.values()), k=count))
     applied = []
     for kind, function in AUGMENTERS.items():
         if kind not in chosen:
@@ -342,11 +348,12 @@ def augment_example(example: Example, rng: random.Random, max_ops: int = 3) -> E
 
 
 def augment_examples(examples: list[Example], rng: random.Random, probability: float = 0.6,
-                     augmenter: Callable[[Example, random.Random], Example | None] | None = None
-                     ) -> list[Example]:
+                     augmenter: Callable[[Example, random.Random], Example | None] | None = None,
+                     kinds: tuple[str, ...] | None = None) -> list[Example]:
     """One augmented copy of each example, with ``probability``; originals are not included.
-    ``augmenter`` defaults to a random mix (:func:`augment_example`)."""
-    augmenter = augmenter or augment_example
+    ``augmenter`` defaults to a random mix of ``kinds`` (:func:`augment_example`)."""
+    if augmenter is None:
+        augmenter = augment_example if kinds is None else (lambda e, r: augment_example(e, r, kinds=kinds))
     out = []
     for example in examples:
         if rng.random() < probability:

@@ -35,6 +35,7 @@ MIN_TEMPLATES_TO_SPLIT = 3
 OOS_TRAIN_FILES = ("out_of_scope_train.txt", "out_of_scope_near_misses.txt")
 OOS_HELD_OUT_FILES = {"dev": "out_of_scope_dev.txt", "test": "out_of_scope_test.txt"}
 OOS_AUGMENTED_COPIES = 2
+SAMPLES_PER_TEMPLATE = 40
 
 
 @dataclass
@@ -45,6 +46,10 @@ class Dataset:
     dev: list[Example]
     test: list[Example]
     domain_span_omitted: Counter = field(default_factory=Counter)
+    home_names: bool = True
+    """Home Assistant's names are in it: train with a home's names, measure with and without."""
+    hand_written_sets: bool = True
+    """The hand-written paraphrase and people sets (Home Assistant's intents) apply to it."""
 
     def split(self, name: str) -> list[Example]:
         return getattr(self, name)
@@ -136,10 +141,11 @@ def _distinct_samples(sampler: Sampler, template: Template, rng: random.Random,
 
 
 def sample_splits(templates: list[Template], assignment: dict[str, str], rng: random.Random,
-                  samples_per_template: int, stats: SampleStats) -> dict[str, list[Example]]:
-    """Template examples per split: train names for train, held-out names for dev/test."""
-    train_sampler = Sampler("train", stats)
-    held_out_sampler = Sampler("heldout", stats)
+                  samples_per_template: int, stats: SampleStats,
+                  samplers: tuple[Sampler, Sampler] | None = None) -> dict[str, list[Example]]:
+    """Template examples per split: train names for train, held-out names for dev/test.
+    ``samplers``: (train, held-out) samplers other than Home Assistant's."""
+    train_sampler, held_out_sampler = samplers or (Sampler("train", stats), Sampler("heldout", stats))
     shared_count = max(1, samples_per_template // 4)
     out: dict[str, list[Example]] = {split: [] for split in SPLITS}
     for template in templates:
@@ -186,7 +192,7 @@ def rescue_missing_intents(train: list[Example], held_out: list[Example], intent
     return train, held_out
 
 
-def build_dataset(seed: int = 0, samples_per_template: int = 40, augment: bool = True) -> Dataset:
+def build_dataset(seed: int = 0, samples_per_template: int = SAMPLES_PER_TEMPLATE, augment: bool = True) -> Dataset:
     """Build train/dev/test deterministically for ``seed`` (see the module docstring)."""
     rng = random.Random(seed)
     templates = load_templates()

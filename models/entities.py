@@ -402,6 +402,16 @@ def names(kind: str, split: str) -> tuple[str, ...]:
     return train + tuple(extra[:max(20, len(train))])
 
 
+FREE_TEXT_KINDS = ("message", "search_query", "shopping_list_item")
+
+
+@functools.cache
+def free_text(split: str) -> tuple[str, ...]:
+    """Phrases of any kind (messages, searches, items) for a wildcard list we know nothing
+    about: a maker's ``{note}`` with ``wildcard: true`` (English phrases)."""
+    return tuple(sorted({v for kind in FREE_TEXT_KINDS for v in names(kind, split)}))
+
+
 def device_domains() -> tuple[str, ...]:
     """Home Assistant domains for which we have entity names (aliases included)."""
     return tuple(DEVICE_NAMES) + tuple(DOMAIN_ALIASES)

@@ -95,6 +95,47 @@ def load_people(data_dir: Path | None = None) -> list[Record]:
     return load_paraphrases(commands) + [(line, None, {}) for line in lines]
 
 
+class TsvError(ValueError):
+    """A line of a test-sentence file that cannot be read, as ``file:line: what is wrong``."""
+
+
+OUT_OF_SCOPE_NAMES = ("null", "none", "")
+
+
+def load_tsv(path: Path) -> list[Record]:
+    """Test sentences anyone can write: ``text<TAB>intent[<TAB>slots as a JSON object]`` per line.
+
+    ``null`` (or an empty intent) marks a sentence that must be rejected; blank lines and lines
+    starting with ``#`` are skipped. Slot values are compared as strings.
+    """
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split("\t")
+        where = f"{path}:{number}"
+        if len(fields) not in (2, 3) or not fields[0].strip():
+            raise TsvError(f"{where}: expected text<TAB>intent[<TAB>slots JSON], got {len(fields)} field(s)")
+        text, intent = fields[0].strip(), fields[1].strip()
+        slots = {}
+        if len(fields) == 3 and fields[2].strip():
+            try:
+                slots = json.loads(fields[2])
+            except json.JSONDecodeError as error:
+                raise TsvError(f"{where}: the slots are not JSON ({error.msg})") from None
+            if not isinstance(slots, dict):
+                raise TsvError(f"{where}: the slots must be a JSON object like {{\"program\": \"wool\"}}")
+        if intent.lower() in OUT_OF_SCOPE_NAMES:
+            if slots:
+                raise TsvError(f"{where}: an out-of-scope sentence has no slots")
+            records.append((text, None, {}))
+        else:
+            records.append((text, intent, {k: str(v) for k, v in slots.items()}))
+    if not records:
+        raise TsvError(f"{path}: no sentences (text<TAB>intent per line)")
+    return records
+
+
 def people_set_present(data_dir: Path | None = None) -> bool:
     return all(((data_dir or DATA_DIR) / name).is_file() for name in PEOPLE_FILES)
 

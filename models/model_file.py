@@ -49,6 +49,7 @@ class IntModel:
     # the threshold of a device told no home names (None: oos_threshold). A model trained with
     # names is surer of itself when it sees placeholders, so each case gets its own.
     oos_threshold_without_names: int | None = None
+    language: str = "en"  # the language of the sentences it was trained on (Home Assistant's code)
 
     def threshold(self, names_told: bool) -> int:
         """The out-of-scope threshold of a device that was (or was not) told home names."""
@@ -93,6 +94,7 @@ class IntModel:
             "slots": self.slots,
             "oos_threshold": self.oos_threshold,
             "oos_threshold_without_names": self.oos_threshold_without_names,
+            "language": self.language,
             "value_table": self.value_table,
             "intent_slots": self.intent_slots,
             "info": self.info,
@@ -145,6 +147,7 @@ class IntModel:
             info=meta.get("info", {}),
             oos_threshold_without_names=(None if meta.get("oos_threshold_without_names") is None
                                          else int(meta["oos_threshold_without_names"])),
+            language=str(meta.get("language", "en")),
         )
         model.validate(str(path))
         return model

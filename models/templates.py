@@ -229,14 +229,18 @@ def pick_number(range_list: RangeSlotList, slot: str, rng: random.Random) -> flo
 class Sampler:
     """Draws random :class:`Example` s from templates, filling names from one split.
 
-    ``split`` is ``"train"`` or ``"heldout"`` (see :func:`entities.names`).
+    ``split`` is ``"train"`` or ``"heldout"`` (see :func:`entities.names`). ``own_lists``: the
+    list names we fill from our own lists (default :data:`OWN_LISTS`: those Home Assistant fills
+    from the user's home); any other wildcard list is filled with free text
+    (:func:`entities.free_text`), as a maker's ``wildcard: true`` list is.
     """
 
     MAX_ATTEMPTS = 8
 
-    def __init__(self, split: str, stats: SampleStats | None = None):
+    def __init__(self, split: str, stats: SampleStats | None = None, own_lists: frozenset[str] = OWN_LISTS):
         self.split = split
         self.stats = stats if stats is not None else SampleStats()
+        self.own_lists = own_lists
 
     def sample(self, template: Template, rng: random.Random, source: str = "template") -> Example:
         """One random sentence from ``template`` with exact spans.
@@ -298,7 +302,7 @@ class Sampler:
               depth: int) -> _Chunk:
         """Text and value for one ``{list}`` / ``{list:slot}`` reference."""
         slot = ref.slot_name
-        if ref.list_name in OWN_LISTS:
+        if ref.list_name in self.own_lists:
             text = rng.choice(self._own_values(ref.list_name, template))
             return _Chunk(text, slot, text)
         if ref.is_inline_range:
@@ -317,7 +321,8 @@ class Sampler:
             text = " ".join("".join(c.text for c in inner).split())
             return _Chunk(text, slot, _value_string(choice.value_out, text))
         if isinstance(slot_list, WildcardSlotList):
-            raise KeyError(f"wildcard {{{ref.list_name}}} in {template.id} has no list of ours")
+            text = rng.choice(entities.free_text(self.split))
+            return _Chunk(text, slot, text)
         raise TypeError(f"unexpected slot list {slot_list!r}")
 
     def _own_values(self, list_name: str, template: Template) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ TOOLS_AND_UP = ("squeezeedge.emulator", "squeezeedge.boards", "squeezeedge.bridg
                 "squeezeedge.esp_flash", "squeezeedge.bench", "squeezeedge.e2e_bench", "squeezeedge.engines",
                 "squeezeedge.names", "squeezeedge.micropython", "squeezeedge.peers", "squeezeedge.xtensa_sim",
                 "squeezeedge.icount", "squeezeedge.compiler_bench", "squeezeedge.model_selftest", "squeezeedge.targets",
+                "squeezeedge.pipeline",
                 "squeezeedge.compiler", "squeezeedge.cli")
 
 

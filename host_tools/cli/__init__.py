@@ -17,7 +17,7 @@ from .. import __version__
 from .common import CliError
 
 # In the order `squeezeedge --help` lists them.
-COMMANDS = ("classify", "compile", "build", "flash", "emulate", "send", "mqtt", "bridge", "bench", "names", "model",
+COMMANDS = ("classify", "make", "compile", "build", "flash", "emulate", "send", "mqtt", "bridge", "bench", "names", "model",
             "demo")
 
 
