@@ -1,7 +1,8 @@
 """From a maker's sentence YAML to a board, in one call: train → build (→ flash).
 
-Each step records what it was made from (a digest of its inputs) in ``DIR/make.json``, and is
-skipped when its inputs and outputs are still those: editing a sentence retrains and rebuilds,
+Each step records what it was made from (a digest of its inputs: the spec files, the settings,
+the training code; the model and the target) in ``DIR/make.json``, and is skipped when its
+inputs and outputs are still those: editing a sentence retrains and rebuilds,
 running again with nothing changed does nothing, changing only the target rebuilds without
 retraining. Flashing is never skipped: it is asked for each time.
 
@@ -119,8 +120,8 @@ def make(sentences: Sequence[str | Path], target: str, out_dir: str | Path, sett
     result = MakeResult(out / MODEL_FILE, [])
 
     spec_bytes = [(str(p), p.read_bytes()) for p in spec.files]
-    train_inputs = _digest(__version__, settings.key(), [(name, hashlib.sha256(data).hexdigest())
-                                                         for name, data in spec_bytes])
+    train_inputs = _digest(__version__, _training_code(), settings.key(),
+                           [(name, hashlib.sha256(data).hexdigest()) for name, data in spec_bytes])
     if state.up_to_date("train", train_inputs):
         say(f"[1/2] train: {result.model} is up to date (same sentences and settings)")
         result.skipped.append("train")
@@ -144,6 +145,14 @@ def make(sentences: Sequence[str | Path], target: str, out_dir: str | Path, sett
         state.record("build", build_inputs, result.outputs, result.report)
         result.ran.append("build")
     return result
+
+
+def _training_code() -> str:
+    """A digest of the models package's sources: a changed tokenizer or sampler retrains."""
+    from . import models
+
+    folder = Path(models.__file__).parent
+    return _digest(*(p.read_bytes() for p in sorted(folder.glob("*.py"))))
 
 
 @dataclass

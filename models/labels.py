@@ -11,7 +11,8 @@ import numpy as np
 
 from .examples import Example
 from .gazetteer import Gazetteer
-from .tokenizer import ASCII_LOWER, WordPieceTokenizer, pre_tokenize, word_continuation
+from .case_fold import fold_case
+from .tokenizer import WordPieceTokenizer, pre_tokenize, word_continuation
 
 IGNORE = -100  # torch's CrossEntropyLoss ignore_index: [CLS] and padding carry no slot tag
 NEGATED = "-"  # label slot "-volume_step": Home Assistant's volume_step, value negated
@@ -122,7 +123,7 @@ def encode_examples(examples: Sequence[Example], tokenizer: WordPieceTokenizer, 
 
 
 def normalize_phrase(data: bytes) -> str:
-    """How a slot's text is compared with the value table: ASCII lowercase, each run of
+    """How a slot's text is compared with the value table: lowercased as the tokenizer does, each run of
     whitespace/control bytes one space, none at the ends (the C decoder does the same)."""
     words = pre_tokenize(data)
     out = bytearray()
@@ -132,7 +133,7 @@ def normalize_phrase(data: bytes) -> str:
             out += b" "
         out += data[start:end]
         prev_end = end
-    return bytes(out).translate(ASCII_LOWER).decode("utf-8", errors="replace")
+    return fold_case(bytes(out)).decode("utf-8", errors="replace")
 
 
 def build_value_table(examples: Iterable[Example]) -> dict[str, dict[str, str]]:

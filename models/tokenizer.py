@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from collections import Counter, defaultdict
 from typing import Iterable, Sequence
 
+from .case_fold import fold_case
+
 PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
 SPECIAL_TOKENS = (PAD, UNK, CLS)
 PAD_ID, UNK_ID, CLS_ID = 0, 1, 2
@@ -31,7 +33,6 @@ def _byte_class(b: int) -> int:
 
 
 _CLASS = bytes(_byte_class(b) for b in range(256))
-ASCII_LOWER = bytes((b + 32) if 0x41 <= b <= 0x5A else b for b in range(256))
 
 
 def pre_tokenize(data: bytes) -> list[tuple[int, int]]:
@@ -59,8 +60,9 @@ def pre_tokenize(data: bytes) -> list[tuple[int, int]]:
 
 
 def normalize_word(word: bytes) -> str:
-    """ASCII lowercase; bytes >= 0x80 map to U+0080..U+00FF (never in the vocabulary)."""
-    return word.translate(ASCII_LOWER).decode("latin-1")
+    """Lowercased (:func:`.case_fold.fold_case`), one character per byte (latin-1): vocabulary
+    pieces are byte strings written that way, so a piece may also be part of a character."""
+    return fold_case(word).decode("latin-1")
 
 
 @dataclass(frozen=True)
@@ -181,13 +183,12 @@ def word_continuation(data: bytes, ids: Sequence[int], offsets: Sequence[tuple[i
 
 
 def training_words(texts: Iterable[str]) -> Iterable[str]:
-    """The words the vocabulary is learned from: pre-tokenized, lowercased, ASCII only."""
+    """The words the vocabulary is learned from: pre-tokenized and normalized as the tokenizer
+    does it (:func:`normalize_word`), so "Küche" and "küche" are learned as one word."""
     for text in texts:
         data = text.encode("utf-8")
         for start, end in pre_tokenize(data):
-            word = data[start:end]
-            if word.isascii():
-                yield word.lower().decode("ascii")
+            yield normalize_word(data[start:end])
 
 
 def train_vocab(texts: Iterable[str], vocab_size: int = 1024, reserved: Sequence[str] = ()) -> list[str]:

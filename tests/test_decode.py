@@ -38,6 +38,7 @@ def test_phrases_are_lowercased_and_spaces_collapsed_but_punctuation_kept():
     assert normalize_phrase(b"Living   Room") == "living room"
     assert normalize_phrase(b"21.5") == "21.5"
     assert normalize_phrase(b"kid's\troom") == "kid's room"
+    assert normalize_phrase("KÜCHE  Öl".encode()) == "küche öl"  # lowercased as the tokenizer does
 
 
 def _model(intent_slots=None):

@@ -334,3 +334,54 @@ def test_fallback_placeholder_and_longest_match(names_tools, tmp_path):
     assert v[ids[-1]] == "[area]" and offsets[-1] == (9, 19)
     assert v[got[1][0][-1]] == "[name]"
     assert "[name:light]" not in [v[i] for i in got[2][0]]
+
+
+# ---- text beyond ASCII (issue 13): lowercasing of one- and two-byte letters, in C as in Python ----
+
+WORDS_BEYOND_ASCII = ("Küche Wohnzimmer schließe Öffne GRÜN straße Çà déjà façade ÉTÉ mañana Señor "
+                      "ΣΑΛΌΝΙ σαλόνι κουζίνα ВКЛЮЧИ свет КУХНЯ Ґанок їдальня Ÿvette œuvre Ǆ ǅ ǆ İstanbul")
+
+
+@pytest.fixture(scope="module")
+def beyond_ascii_binary(tmp_path_factory):
+    """A vocabulary learned from German, French, Spanish, Greek, Ukrainian and Russian words (so
+    its pieces hold non-ASCII bytes, some of them half a character), max_len 128."""
+    from squeezeedge.models.config import ModelConfig
+    from squeezeedge.models.synthetic import random_int_model
+    from squeezeedge.models.tokenizer import train_vocab
+
+    vocab = train_vocab([WORDS_BEYOND_ASCII] * 3, vocab_size=400)
+    cfg = ModelConfig(vocab_size=len(vocab), max_len=128, hidden=8, layers=1, heads=1, ffn=8, groups=1)
+    m = random_int_model(cfg, n_intents=2, n_slots=1)
+    m.vocab = vocab
+    return m, tokenizer_tool(m, tmp_path_factory.mktemp("meta-beyond-ascii"))
+
+
+def test_every_one_and_two_byte_code_point_is_lowercased_alike(beyond_ascii_binary):
+    """U+0000..U+07FF, each alone and inside a word, in upper- and lowercase: exhaustive."""
+    m, binary = beyond_ascii_binary
+    tok = WordPieceTokenizer(m.vocab, m.config.max_len)
+    inputs = [chr(cp).encode() for cp in range(0x800)]
+    inputs += [f"k{chr(cp)}che {chr(cp).upper()}x".encode() for cp in range(0x80, 0x800)]
+    inputs += [WORDS_BEYOND_ASCII.encode(), WORDS_BEYOND_ASCII.upper().encode(), WORDS_BEYOND_ASCII.lower().encode()]
+    assert c_tokenize(binary, inputs) == [(e.ids, e.offsets, e.truncated) for e in map(tok.encode, inputs)]
+
+
+def test_random_bytes_beyond_ascii_tokenize_alike(beyond_ascii_binary):
+    """Two-byte letters mixed with cut sequences, stray continuation bytes and three-byte ones."""
+    m, binary = beyond_ascii_binary
+    tok = WordPieceTokenizer(m.vocab, m.config.max_len)
+    rng = random.Random(13)
+    pieces = [w.encode() for w in WORDS_BEYOND_ASCII.split()] + [b"\xc3", b"\x9c", b"\xc4\xb0", b"\xe2\x82\xac",
+                                                               b"\xdf\xbf", b"\xc2\x80", b" ", b"1", b"!", b"\xff"]
+    inputs = [b"".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12))) for _ in range(3000)]
+    assert c_tokenize(binary, inputs) == [(e.ids, e.offsets, e.truncated) for e in map(tok.encode, inputs)]
+
+
+def test_upper_and_lower_case_words_are_the_same_tokens(beyond_ascii_binary):
+    m, _ = beyond_ascii_binary
+    tok = WordPieceTokenizer(m.vocab, m.config.max_len)
+    for word in ("Küche", "ÖFFNE", "ΣΑΛΌΝΙ", "КУХНЯ", "Ґанок", "ÉTÉ"):
+        assert tok.encode(word).ids == tok.encode(word.lower()).ids, word
+        assert 1 not in tok.encode(word).ids, f"{word} is [UNK]: its letters are in the vocabulary"
+    assert tok.encode("İstanbul").ids != tok.encode("istanbul").ids  # İ's lowercase is two code points: kept

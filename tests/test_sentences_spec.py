@@ -138,10 +138,17 @@ def test_a_wildcard_list_is_filled_with_free_text_in_english(tmp_path):
 
 # ---- the shipped examples ----
 
-@pytest.mark.parametrize("name", ["washer", "dishwasher", "air_purifier"])
-def test_the_example_appliances_load(name):
+@pytest.mark.parametrize("name, language", [("washer", "en"), ("dishwasher", "en"), ("air_purifier", "en"),
+                                            ("de/waschmaschine", "de")])
+def test_the_example_appliances_load_and_their_test_sentences_name_their_intents(name, language):
+    from squeezeedge.models.evaluate import load_tsv
+
     spec = load_spec([APPLIANCES / f"{name}.yaml"])
-    assert spec.language == "en" and len(spec.intents) >= 5 and len(spec.templates) >= 40
+    assert spec.language == language and len(spec.intents) >= 5 and len(spec.templates) >= 40
+    people = APPLIANCES / "people" / f"{Path(name).name}{'_' + language if language != 'en' else ''}.tsv"
+    records = load_tsv(people)
+    assert {intent for _, intent, _ in records} == {*spec.intents, None}
+    assert {slot for _, _, slots in records for slot in slots} <= set(spec.lists)
 
 
 def test_list_values_are_sampled_with_their_output_values():
@@ -281,6 +288,8 @@ intents:
     data:
       - sentences:
           - "(schalte|schalt|mach) den ofen aus"
+          - "(schalte|mach) [die] {platte} aus"
+          - "{platte} (aus|ausschalten) [bitte]"
           - "ofen aus [bitte]"
           - "(beende|stoppe) das (backen|garen)"
           - "(schluss|fertig) mit dem (backen|garen)"
@@ -292,6 +301,14 @@ intents:
           - "wie viel zeit (bleibt|ist übrig)"
           - "(ist|wird) (der kuchen|das essen) bald fertig"
 lists:
+  platte:
+    values:
+      - in: "(große|grosse) platte"
+        out: "gross"
+      - in: "kleine platte"
+        out: "klein"
+      - in: "(grill|grillfläche)"
+        out: "grill"
   temperatur:
     range:
       from: 50
@@ -303,7 +320,7 @@ lists:
 def test_a_german_spec_answers_alike_on_reference_c_and_emulator(tmp_path):
     from squeezeedge.emulator import build_emulator, prepare_package
     from squeezeedge.engines import open_engine
-    from squeezeedge.models.engine import ReferenceEngine
+    from squeezeedge.models.engine import ReferenceEngine, tokenizer_for
     from squeezeedge.models.spec_dataset import build_spec_dataset
     from squeezeedge.models.train import TrainOptions, train_spec
 
@@ -314,9 +331,13 @@ def test_a_german_spec_answers_alike_on_reference_c_and_emulator(tmp_path):
     assert all(e.intent is None for e in dataset.train if "licht" in e.text.lower())  # HA's German is out of scope
     model = train_spec(spec, TrainOptions(config=TINY, epochs=8, progress=False), False, SAMPLES_PER_TEMPLATE).model
     assert model.language == "de"
+    assert model.value_table["platte"]["grillfläche"] == "grill"
+    tokens = tokenizer_for(model).encode("Wie viel Zeit ist ÜBRIG, heiß?")
+    assert 1 not in tokens.ids, "umlauts and ß are in the vocabulary, upper or lower case"
     reference, c = ReferenceEngine(model), open_engine("c", model)
     texts = [e.text for e in dataset.test + dataset.dev][:120] + ["Heize den Ofen auf 180 Grad vor",
-                                                                  "wie viel Zeit ist übrig", "ÜBRIG"]
+                                                                  "wie viel Zeit ist übrig", "ÜBRIG",
+                                                                  "Schalte die GROSSE PLATTE aus", "mach GRILLFLÄCHE aus"]
     want = [classify_line(reference, t.encode()) for t in texts]
     assert [classify_line(c, t.encode()) for t in texts] == want
     replies = run_stdio(build_emulator(prepare_package(model)), "\n".join(texts).encode() + b"\n")

@@ -1,5 +1,7 @@
 """The tokenizer's rules (TOKENIZER.md), one behaviour per test."""
 
+import random
+
 import pytest
 
 from squeezeedge.models.tokenizer import (CLS_ID, MAX_WORD_BYTES, UNK_ID, WordPieceTokenizer, pre_tokenize,
@@ -86,3 +88,36 @@ def test_vocabulary_training_is_deterministic_and_keeps_the_alphabet():
 def test_vocabulary_must_start_with_special_tokens():
     with pytest.raises(ValueError):
         WordPieceTokenizer(["a", "b"])
+
+
+# ---- lowercasing beyond ASCII (models/case_fold.py, TOKENIZER.md §2) ----
+
+def test_the_fold_table_is_unicodes_lowercase_for_every_two_byte_letter():
+    from squeezeedge.models.case_fold import LOWER
+
+    def same_length_lowercase(cp: int) -> bool:  # so every byte offset still holds
+        low = chr(cp).lower()
+        return len(low) == 1 and low != chr(cp) and len(low.encode()) == len(chr(cp).encode())
+
+    assert LOWER == {cp: ord(chr(cp).lower()) for cp in range(0x800) if same_length_lowercase(cp)}
+
+
+def test_folding_keeps_length_accents_and_everything_it_does_not_know():
+    from squeezeedge.models.case_fold import fold_case
+
+    assert fold_case("KÜCHE Éte ΣΑΣ ЖУК Ÿ".encode()) == "küche éte σασ жук ÿ".encode()
+    assert fold_case("é ß € 日本 İ".encode()) == "é ß € 日本 İ".encode()
+    assert fold_case(b"\xc3 \x9c \xc3\x9c\xc3") == b"\xc3 \x9c \xc3\xbc\xc3"  # cut sequences stay
+    rng = random.Random(5)
+    for _ in range(500):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(50)))
+        assert len(fold_case(data)) == len(data)
+
+
+def test_the_firmwares_fold_table_is_generated_from_the_python_one():
+    from pathlib import Path
+
+    from squeezeedge.models.case_fold import c_header
+
+    header = Path(__file__).resolve().parents[1] / "firmware" / "core" / "se_case_table.h"
+    assert header.read_text() == c_header(), "regenerate: python -m squeezeedge.models.case_fold > " + str(header)

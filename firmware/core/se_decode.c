@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "se_case.h"
+
 int32_t se_argmax_i8(const int8_t *v, int32_t n) {
   int32_t i, best = 0;
   for (i = 1; i < n; ++i)
@@ -48,10 +50,8 @@ int32_t se_normalize_phrase(const uint8_t *data, int32_t n, uint8_t *out, int32_
         out[len++] = ' ';
       }
       if (we - ws > cap - len) return -1;
-      for (; ws < we; ++ws) {
-        uint8_t b = data[ws];
-        out[len++] = (uint8_t)((b >= 0x41 && b <= 0x5A) ? b + 32 : b);
-      }
+      se_fold_case(data + ws, we - ws, out + len);
+      len += we - ws;
       prev_end = we;
     }
   }

@@ -1,6 +1,8 @@
 /* SqueezeEdge firmware core: byte-level lowercase WordPiece (see se_tokenizer.h). */
 #include "se_tokenizer.h"
 
+#include "se_case.h"
+
 #include <string.h>
 
 int se_byte_class(uint8_t b) {
@@ -44,16 +46,13 @@ static void put(se_tokens_t *out, int32_t limit, int32_t id, int32_t start, int3
 static void word_pieces(const se_meta_t *meta, const uint8_t *data, int32_t ws, int32_t we,
                         se_tokens_t *out, int32_t limit) {
   uint8_t low[SE_MAX_WORD_BYTES];
-  int32_t n = we - ws, i, start = 0;
+  int32_t n = we - ws, start = 0;
   int32_t saved_len = out->length, saved_trunc = out->truncated;
   if (n > SE_MAX_WORD_BYTES) {
     put(out, limit, SE_TOKEN_UNK, ws, we);
     return;
   }
-  for (i = 0; i < n; ++i) {
-    uint8_t b = data[ws + i];
-    low[i] = (uint8_t)((b >= 0x41 && b <= 0x5A) ? b + 32 : b);
-  }
+  se_fold_case(data + ws, n, low);
   while (start < n) {
     int32_t end = n < start + meta->max_piece ? n : start + meta->max_piece;
     int32_t id = -1;

@@ -3,7 +3,7 @@
 # firmware core, this directory's glue, a model package compiled with weights="blob") and runs
 #   make MPY_DIR=<MicroPython source> ARCH=x64|armv6m|armv7m|armv7emsp|rv32imc [MPY_CROSS=<mpy-cross>]
 MOD = squeezeedge
-SRC = modsqueezeedge.c se_blob.c se_classify.c se_decode.c se_json.c se_names.c se_protocol.c se_tokenizer.c \
+SRC = modsqueezeedge.c se_blob.c se_case.c se_classify.c se_decode.c se_json.c se_names.c se_protocol.c se_tokenizer.c \
       se_utf8.c \
       model.c model_meta.c squeezeedge_natmod.py
 ARCH ?= x64

@@ -49,8 +49,8 @@ ARCHES = {
     "rv32imc": ("rv32imc", False, "RISC-V RV32IMC (ESP32-C3/C6: esp32 port)"),
 }
 # The core's sources a module needs: all of them (handle() is the firmware's line protocol).
-CORE_SOURCES = ("se_blob.c", "se_classify.c", "se_decode.c", "se_json.c", "se_names.c", "se_protocol.c",
-                "se_tokenizer.c", "se_utf8.c")
+CORE_SOURCES = ("se_blob.c", "se_case.c", "se_classify.c", "se_decode.c", "se_json.c", "se_names.c",
+                "se_protocol.c", "se_tokenizer.c", "se_utf8.c")
 NATMOD_SOURCES = ("modsqueezeedge.c", "squeezeedge_natmod.py")
 STRING_CMP = FIRMWARE_LIB_DIR / "string_cmp.c"  # memcmp, strlen, strcmp: the runtime has none
 USERMOD_SOURCES = ("modsqueezeedge.c",)
