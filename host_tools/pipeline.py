@@ -119,9 +119,8 @@ def make(sentences: Sequence[str | Path], target: str, out_dir: str | Path, sett
     state = _State(out)
     result = MakeResult(out / MODEL_FILE, [])
 
-    spec_bytes = [(str(p), p.read_bytes()) for p in spec.files]
     train_inputs = _digest(__version__, _training_code(), settings.key(),
-                           [(name, hashlib.sha256(data).hexdigest()) for name, data in spec_bytes])
+                           [(str(p), hashlib.sha256(p.read_bytes()).hexdigest()) for p in spec.files])
     if state.up_to_date("train", train_inputs):
         say(f"[1/2] train: {result.model} is up to date (same sentences and settings)")
         result.skipped.append("train")

@@ -119,10 +119,6 @@ class Spec:
         return {"spec": {"files": [str(p) for p in self.files], "intents": list(self.intents),
                          "with_home_assistant": with_home_assistant}}
 
-    def where(self, template_id: str) -> str:
-        path, line = self.template_lines[template_id]
-        return f"{path}:{line}"
-
 
 def spec_files(paths: Iterable[str | Path]) -> list[Path]:
     """The YAML files named: each PATH is a file or a folder (its *.yaml and *.yml, sorted)."""

@@ -166,7 +166,6 @@ def run_eval(args) -> int:
     elif args.names:
         names = load_names(args.names)
     else:  # the held-out sentences' home (as much of it as the model can hold), if it takes names
-        model = load_model(args.model)
         names = readable(tokenizer_for(model), example_home()) if supports_names(model.vocab) else None
     engine = open_engine(args.engine, args.model, names=names)
     engine.name = f"{engine.name}, {f'{len(names)} home names' if names else 'no home names'}"
