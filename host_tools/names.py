@@ -20,12 +20,12 @@ def load_names(path: str | Path | None) -> HomeNames | None:
     return HomeNames.load(path) if path else None
 
 
-def example_home() -> HomeNames:
-    """Every name of the project's data (training and held-out): the home the held-out test
-    sentences live in."""
+def example_home(language: str = "en") -> HomeNames:
+    """Every name of the project's data in ``language`` (training and held-out): the home the
+    held-out test sentences live in."""
     from .models.entities import home_names
 
-    return home_names("all")
+    return home_names("all", language)
 
 
 def add_requests(names: HomeNames) -> list[dict]:

@@ -10,6 +10,7 @@ templates lack (``data/extra_templates.yaml``). Every edit goes through
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import re
 from functools import cache
@@ -17,9 +18,9 @@ from typing import Callable
 
 import yaml
 
-from ..resources import MODEL_DATA_DIR
 from .entities import is_held_out
 from .examples import Example
+from .languages import ENGLISH, data_file
 from .templates import Sampler, Template, ha_intents, templates_from_dict
 
 QUESTION_WORDS = frozenset({
@@ -181,14 +182,19 @@ def typo(example: Example, rng: random.Random) -> Example | None:
     return replace_range(example, word.start(), word.end(), new)
 
 
-def number_to_words(text: str) -> str | None:
-    """English words for ``"21"`` or ``"21.5"`` (up to 9999), else None."""
+def number_to_words(text: str, language: str = ENGLISH) -> str | None:
+    """Words for ``"21"`` or ``"21.5"`` (up to 9999) in ``language``, else None. English is
+    ours ("twenty one"); the other languages are num2words' ("einundzwanzig", "vingt et un")."""
     if not _NUMBER.fullmatch(text):
         return None
     whole, _, fraction = text.partition(".")
     number = int(whole)
     if number > 9999:
         return None
+    if language != ENGLISH:
+        from num2words import num2words
+
+        return num2words(float(text) if fraction else number, lang=language).lower()
     words = _int_to_words(number)
     return f"{words} point five" if fraction else words
 
@@ -206,16 +212,19 @@ def _int_to_words(number: int) -> str:
     return f"{_int_to_words(thousands)} thousand" + (f" {_int_to_words(rest)}" if rest else "")
 
 
-def number_words(example: Example, rng: random.Random) -> Example | None:
+def number_words(example: Example, rng: random.Random, language: str = ENGLISH) -> Example | None:
     """Spell one number span out ("21" → "twenty one"); its value stays the digits."""
     candidates = [s for s in example.spans
-                  if number_to_words(example.text[s.start:s.end]) is not None]
+                  if number_to_words(example.text[s.start:s.end], language) is not None]
     if not candidates:
         return None
     span = rng.choice(candidates)
-    words = number_to_words(example.text[span.start:span.end])
-    if words.count(" ") == 1 and rng.random() < 0.3:
-        words = words.replace(" ", "-")  # "twenty-one", as people type it
+    words = number_to_words(example.text[span.start:span.end], language)
+    if language == ENGLISH:
+        if words.count(" ") == 1 and rng.random() < 0.3:
+            words = words.replace(" ", "-")  # "twenty-one", as people type it
+    elif "-" in words and rng.random() < 0.5:
+        words = words.replace("-", " ")  # "quarante cinq" for "quarante-cinq"
     return replace_range(example, span.start, span.end, words)
 
 
@@ -321,21 +330,31 @@ WEIGHTS = {"synonym": 3, "number_words": 2, "filler": 1, "politeness": 4, "typo"
            "case": 2, "punctuation": 2}
 
 
-# The augmentations that make sense in any language (the others edit English words).
-ANY_LANGUAGE = ("typo", "case", "punctuation")
+# The augmentations of languages other than English: the others edit English words. Numbers
+# are spelled out in the example's language (num2words).
+ANY_LANGUAGE = ("number_words", "typo", "case", "punctuation")
+
+
+def augmenters(language: str) -> dict[str, Callable[[Example, random.Random], Example | None]]:
+    """The augmentations for sentences in ``language``, in the order they apply."""
+    if language == ENGLISH:
+        return AUGMENTERS
+    return {kind: functools.partial(number_words, language=language) if kind == "number_words" else function
+            for kind, function in AUGMENTERS.items() if kind in ANY_LANGUAGE}
 
 
 def augment_example(example: Example, rng: random.Random, max_ops: int = 3,
-                    kinds: tuple[str, ...] | None = None) -> Example | None:
-    """Apply 1..max_ops random augmentations (of ``kinds``, default all); None if none applied.
+                    language: str = ENGLISH) -> Example | None:
+    """Apply 1..max_ops random augmentations (those of ``language``); None if none applied.
 
     The result's source is ``augment:<kind>+<kind>`` naming those that applied.
     """
-    weights = WEIGHTS if kinds is None else {k: w for k, w in WEIGHTS.items() if k in kinds}
+    functions = augmenters(language)
+    weights = {k: w for k, w in WEIGHTS.items() if k in functions}
     count = rng.randint(1, max_ops)
     chosen = set(rng.choices(list(weights), weights=list(weights.values()), k=count))
     applied = []
-    for kind, function in AUGMENTERS.items():
+    for kind, function in functions.items():
         if kind not in chosen:
             continue
         result = function(example, rng)
@@ -349,11 +368,11 @@ def augment_example(example: Example, rng: random.Random, max_ops: int = 3,
 
 def augment_examples(examples: list[Example], rng: random.Random, probability: float = 0.6,
                      augmenter: Callable[[Example, random.Random], Example | None] | None = None,
-                     kinds: tuple[str, ...] | None = None) -> list[Example]:
+                     language: str = ENGLISH) -> list[Example]:
     """One augmented copy of each example, with ``probability``; originals are not included.
-    ``augmenter`` defaults to a random mix of ``kinds`` (:func:`augment_example`)."""
+    ``augmenter`` defaults to a random mix of those of ``language`` (:func:`augment_example`)."""
     if augmenter is None:
-        augmenter = augment_example if kinds is None else (lambda e, r: augment_example(e, r, kinds=kinds))
+        augmenter = functools.partial(augment_example, language=language)
     out = []
     for example in examples:
         if rng.random() < probability:
@@ -363,29 +382,32 @@ def augment_examples(examples: list[Example], rng: random.Random, probability: f
     return out
 
 
-def _templates_in_file(path, id_prefix: str) -> list[Template]:
-    """The templates of one of our hassil YAML files; its shared expansion rules apply to every block."""
+def _templates_in_file(path, id_prefix: str, language: str = ENGLISH) -> list[Template]:
+    """The templates of one of our hassil YAML files of ``language`` (Home Assistant's lists and
+    rules of that language apply); its shared expansion rules apply to every block."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     shared_rules = data.get("expansion_rules", {})
     intents = {intent: {"data": [{**block, "expansion_rules": {**shared_rules, **block.get("expansion_rules", {})}}
                                  for block in intent_dict["data"]]}
                for intent, intent_dict in data["intents"].items()}
-    return templates_from_dict(intents, ha_intents(), id_prefix=id_prefix)
+    return templates_from_dict(intents, ha_intents(language), id_prefix=id_prefix)
 
 
 @cache
-def project_templates() -> tuple[Template, ...]:
-    """Our own templates (``data/extra_templates*.yaml``); ids prefixed ``extra:``, ``extra1:``, ..."""
+def project_templates(language: str = ENGLISH) -> tuple[Template, ...]:
+    """Our own templates of ``language`` (``extra_templates*.yaml`` in its data folder,
+    :func:`.languages.data_file`); ids prefixed ``extra:``, ``extra1:``, ..."""
     return tuple(template
-                 for number, name in enumerate(EXTRA_TEMPLATES_FILES)
-                 for template in _templates_in_file(MODEL_DATA_DIR / name, "extra:" if number == 0 else f"extra{number}:"))
+                 for number, name in enumerate(EXTRA_TEMPLATES_FILES) if data_file(language, name).is_file()
+                 for template in _templates_in_file(data_file(language, name),
+                                                    "extra:" if number == 0 else f"extra{number}:", language))
 
 
 def project_template_examples(rng: random.Random, samples_per_template: int,
                               sampler: Sampler) -> list[Example]:
-    """Distinct samples from our own templates, with training names only."""
+    """Distinct samples from our own templates of the sampler's language, with training names only."""
     examples = []
-    for template in project_templates():
+    for template in project_templates(sampler.language):
         seen = set()
         for _ in range(samples_per_template):
             example = sampler.sample(template, rng, source="augment:template")

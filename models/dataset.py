@@ -24,9 +24,9 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from ..resources import MODEL_DATA_DIR
 from .augment import augment_examples, novel_name, project_template_examples
 from .examples import Example
+from .languages import ENGLISH, check_language, data_file
 from .templates import FREE_TEXT_SLOTS, Sampler, SampleStats, Template, load_templates
 
 SPLITS = ("train", "dev", "test")
@@ -50,6 +50,7 @@ class Dataset:
     """Home Assistant's names are in it: train with a home's names, measure with and without."""
     hand_written_sets: bool = True
     """The hand-written paraphrase and people sets (Home Assistant's intents) apply to it."""
+    language: str = ENGLISH
 
     def split(self, name: str) -> list[Example]:
         return getattr(self, name)
@@ -87,13 +88,13 @@ def novel_phrasing(held_out: list[Example], train: list[Example]) -> list[Exampl
     return [e for e in held_out if e.intent is not None and phrasing_key(e) not in seen]
 
 
-def _data_path(name: str):
-    return MODEL_DATA_DIR / name
+def _data_path(name: str, language: str = ENGLISH):
+    return data_file(language, name)
 
 
-def load_lines(name: str) -> list[str]:
-    """Non-empty, non-comment lines of ``models/data/<name>``."""
-    text = _data_path(name).read_text(encoding="utf-8")
+def load_lines(name: str, language: str = ENGLISH) -> list[str]:
+    """Non-empty, non-comment lines of ``models/data/<name>`` (of ``language``: :func:`.languages.data_file`)."""
+    text = _data_path(name, language).read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines()
             if line.strip() and not line.lstrip().startswith("#")]
 
@@ -192,35 +193,53 @@ def rescue_missing_intents(train: list[Example], held_out: list[Example], intent
     return train, held_out
 
 
-def build_dataset(seed: int = 0, samples_per_template: int = SAMPLES_PER_TEMPLATE, augment: bool = True) -> Dataset:
-    """Build train/dev/test deterministically for ``seed`` (see the module docstring)."""
+def oos_train_examples(language: str = ENGLISH) -> list[Example]:
+    """The hand-written out-of-scope training sentences of ``language``."""
+    return oos_examples([line for name in OOS_TRAIN_FILES if _data_path(name, language).is_file()
+                         for line in load_lines(name, language)])
+
+
+def oos_held_out_examples(split: str, language: str = ENGLISH) -> list[Example]:
+    """The hand-written out-of-scope ``split`` ("dev" or "test") sentences of ``language``."""
+    name = OOS_HELD_OUT_FILES[split]
+    return oos_examples(load_lines(name, language)) if _data_path(name, language).is_file() else []
+
+
+def build_dataset(seed: int = 0, samples_per_template: int = SAMPLES_PER_TEMPLATE, augment: bool = True,
+                  language: str = ENGLISH) -> Dataset:
+    """Build train/dev/test of Home Assistant's intents in ``language`` deterministically for
+    ``seed`` (see the module docstring). Training adds our own templates of that language
+    (``extra_templates*.yaml`` where it has them); made-up names and the augmentations that edit
+    English words (politeness, synonyms, fillers) are English; every language gets numbers
+    spelled out in its words, typos, casing and punctuation (:data:`.augment.ANY_LANGUAGE`)."""
+    check_language(language)
+    english = language == ENGLISH
     rng = random.Random(seed)
-    templates = load_templates()
+    templates = load_templates(language)
     stats = SampleStats()
     assignment = split_templates(templates, rng)
-    splits = sample_splits(templates, assignment, rng, samples_per_template, stats)
+    samplers = (Sampler("train", stats, language=language), Sampler("heldout", stats, language=language))
+    splits = sample_splits(templates, assignment, rng, samples_per_template, stats, samplers)
 
-    oos_train = oos_examples([line for name in OOS_TRAIN_FILES if _data_path(name).is_file()
-                              for line in load_lines(name)])
+    oos_train = oos_train_examples(language)
     train = splits["train"] + oos_train
     if augment:
         extra = project_template_examples(rng, max(1, samples_per_template // 2),
-                                          Sampler("train", SampleStats()))
-        train += extra + augment_examples(splits["train"] + extra, rng)
-        train += augment_examples(splits["train"] + extra, rng, probability=0.3, augmenter=novel_name)
+                                          Sampler("train", SampleStats(), language=language))
+        train += extra + augment_examples(splits["train"] + extra, rng, language=language)
+        if english:
+            train += augment_examples(splits["train"] + extra, rng, probability=0.3, augmenter=novel_name)
         for _ in range(OOS_AUGMENTED_COPIES):
-            train += augment_examples(oos_train, rng, probability=1.0)
+            train += augment_examples(oos_train, rng, probability=1.0, language=language)
     rng.shuffle(train)
 
     intents = sorted({t.intent for t in templates})
     held_out = {}
     for split in ("dev", "test"):
-        examples = splits[split]
-        if _data_path(OOS_HELD_OUT_FILES[split]).is_file():
-            examples = examples + oos_examples(load_lines(OOS_HELD_OUT_FILES[split]))
-        examples = drop_seen(examples, {text_key(e.text) for e in train})
+        examples = drop_seen(splits[split] + oos_held_out_examples(split, language), {text_key(e.text) for e in train})
         train, held_out[split] = rescue_missing_intents(train, examples, intents, rng)
-    return Dataset(train, held_out["dev"], held_out["test"], stats.domain_span_omitted)
+    return Dataset(train, held_out["dev"], held_out["test"], stats.domain_span_omitted,
+                   hand_written_sets=english, language=language)
 
 
 def _table(header: list[str], rows: list[list]) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 import zlib
 
+from .languages import ENGLISH, load_names
+
 HELD_OUT_PERCENT = 25
 
 AREAS = (
@@ -340,14 +342,24 @@ ALWAYS_TRAIN = frozenset({
 
 
 @functools.cache
-def _held_out_strings() -> frozenset[str]:
+def _lists(language: str) -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """``language``'s lists by kind (:data:`ENTITY_LISTS` in English) and its always-train names."""
+    if language == ENGLISH:
+        return ENTITY_LISTS, ALWAYS_TRAIN
+    found = load_names(language, tuple(DEVICE_NAMES))
+    return found.lists, found.always_train
+
+
+@functools.cache
+def _held_out_strings(language: str = ENGLISH) -> frozenset[str]:
     """Choose the held-out strings: the ~25% of each list with the lowest hash.
 
     Lists are visited in ENTITY_LISTS order; a string already decided by an earlier list
     keeps its side, so shared strings never end up on both sides.
     """
-    decided: dict[str, bool] = {name: False for name in ALWAYS_TRAIN}
-    for values in ENTITY_LISTS.values():
+    lists, always_train = _lists(language)
+    decided: dict[str, bool] = {name: False for name in always_train}
+    for values in lists.values():
         target = max(1, round(len(values) * HELD_OUT_PERCENT / 100))
         target -= sum(1 for v in values if decided.get(v, False))
         for value in sorted((v for v in values if v not in decided), key=_hash):
@@ -355,19 +367,19 @@ def _held_out_strings() -> frozenset[str]:
             target -= 1
     held_out = {v for v, chosen in decided.items() if chosen}
     for kind in ENUMERABLE:  # held-out items named together are held out too
-        held_out.update(enumerations(tuple(v for v in ENTITY_LISTS[kind] if v in held_out)))
+        held_out.update(enumerations(tuple(v for v in lists[kind] if v in held_out), language))
     return frozenset(held_out)
 
 
-def is_held_out(text: str) -> bool:
-    """True if ``text`` belongs to the held-out part of our lists."""
-    return text in _held_out_strings()
+def is_held_out(text: str, language: str = ENGLISH) -> bool:
+    """True if ``text`` belongs to the held-out part of our lists of ``language``."""
+    return text in _held_out_strings(language)
 
 
-def split_names(values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def split_names(values: tuple[str, ...], language: str = ENGLISH) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Split one of our lists into (train, held-out), each in the list's own order."""
-    train = tuple(v for v in values if not is_held_out(v))
-    held_out = tuple(v for v in values if is_held_out(v))
+    train = tuple(v for v in values if not is_held_out(v, language))
+    held_out = tuple(v for v in values if is_held_out(v, language))
     return train, held_out
 
 
@@ -375,25 +387,33 @@ def split_names(values: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ..
 # shopping list" adds "eggs and bread" (Home Assistant's item is free text). Trained on single
 # items only, the model tagged "eggs" and dropped the rest.
 ENUMERABLE = ("shopping_list_item", "todo_list_item")
+# "and" in each language (enumerations of a language without one here name one item only).
+AND = {"en": "and", "de": "und", "fr": "et", "es": "y", "nl": "en"}
 
 
-def enumerations(items: tuple[str, ...]) -> tuple[str, ...]:
+def enumerations(items: tuple[str, ...], language: str = ENGLISH) -> tuple[str, ...]:
     """Items named together, from one split's own items, as many as the items: two thirds
     "a and b", one third "a, b and c" (neighbours in hash order, so deterministic)."""
+    if language not in AND:
+        return ()
+    conjunction = AND[language]
     ordered = sorted(items, key=_hash)
     n = len(ordered)
-    pairs = [f"{ordered[i]} and {ordered[(i + 1 + i % 3) % n]}" for i in range(n)]
-    triples = [f"{ordered[i]}, {ordered[(i + 2) % n]} and {ordered[(i + 5) % n]}" for i in range(n)]
+    pairs = [f"{ordered[i]} {conjunction} {ordered[(i + 1 + i % 3) % n]}" for i in range(n)]
+    triples = [f"{ordered[i]}, {ordered[(i + 2) % n]} {conjunction} {ordered[(i + 5) % n]}" for i in range(n)]
     return tuple(pairs[:max(1, 2 * n // 3)] + triples[:max(1, n // 3)])
 
 
-def names(kind: str, split: str) -> tuple[str, ...]:
-    """The ``split`` ("train" or "heldout") part of the list of ``kind`` (see ENTITY_LISTS)."""
+def names(kind: str, split: str, language: str = ENGLISH) -> tuple[str, ...]:
+    """The ``split`` ("train" or "heldout") part of the list of ``kind`` (see ENTITY_LISTS) in
+    ``language``. The composed and train-only names widen English training only."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-    train, held_out = split_names(ENTITY_LISTS[kind])
+    train, held_out = split_names(_lists(language)[0][kind], language)
     if split == "heldout":
-        return held_out + (enumerations(held_out) if kind in ENUMERABLE else ())
+        return held_out + (enumerations(held_out, language) if kind in ENUMERABLE else ())
+    if language != ENGLISH:
+        return train + (enumerations(train, language) if kind in ENUMERABLE else ())
     train += tuple(v for v in FREE_TEXT_TRAIN_ONLY.get(kind, ()) if not is_held_out(v) and v not in train)
     extra = sorted((v for v in COMPOSED.get(kind, ()) if not is_held_out(v) and v not in train), key=_hash)
     if kind in ENUMERABLE:
@@ -406,23 +426,29 @@ FREE_TEXT_KINDS = ("message", "search_query", "shopping_list_item")
 
 
 @functools.cache
-def free_text(split: str) -> tuple[str, ...]:
+def free_text(split: str, language: str = ENGLISH) -> tuple[str, ...]:
     """Phrases of any kind (messages, searches, items) for a wildcard list we know nothing
-    about: a maker's ``{note}`` with ``wildcard: true`` (English phrases)."""
-    return tuple(sorted({v for kind in FREE_TEXT_KINDS for v in names(kind, split)}))
+    about: a maker's ``{note}`` with ``wildcard: true``."""
+    return tuple(sorted({v for kind in FREE_TEXT_KINDS for v in names(kind, split, language)}))
 
 
 def device_domains() -> tuple[str, ...]:
-    """Home Assistant domains for which we have entity names (aliases included)."""
+    """Home Assistant domains for which we have entity names (aliases included; every language
+    has a list for each)."""
     return tuple(DEVICE_NAMES) + tuple(DOMAIN_ALIASES)
 
 
-def device_names(domain: str, split: str) -> tuple[str, ...]:
+def domain_keywords(language: str) -> dict[str, tuple[str, ...]]:
+    """The words naming each device type in ``language`` (not English: templates.DOMAIN_KEYWORDS)."""
+    return load_names(language, tuple(DEVICE_NAMES)).domain_keywords
+
+
+def device_names(domain: str, split: str, language: str = ENGLISH) -> tuple[str, ...]:
     """Entity names for a Home Assistant domain (``"light"``, ``"input_boolean"``, ...)."""
-    return names(f"name:{DOMAIN_ALIASES.get(domain, domain)}", split)
+    return names(f"name:{DOMAIN_ALIASES.get(domain, domain)}", split, language)
 
 
-def home_names(split: str = "all"):
+def home_names(split: str = "all", language: str = ENGLISH):
     """The names a home built from our lists has: its areas, floors and entity names by
     domain. ``"train"``: the training part (what training tells the model); ``"all"``: held-out
     names too — a real home knows every one of its names, and the model was never trained on
@@ -433,8 +459,8 @@ def home_names(split: str = "all"):
         raise ValueError(f"unknown split {split!r}; expected 'train' or 'all'")
 
     def listed(kind: str) -> tuple[str, ...]:
-        train = names(kind, "train")
-        return train if split == "train" else train + names(kind, "heldout")
+        train = names(kind, "train", language)
+        return train if split == "train" else train + names(kind, "heldout", language)
 
     return HomeNames.from_lists(listed("area"), listed("floor"),
                                 {domain: listed(f"name:{domain}") for domain in DEVICE_NAMES})

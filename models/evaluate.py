@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Sequence
 from ..resources import MODEL_DATA_DIR as DATA_DIR
 from .decode import Answer
 from .examples import Example
+from .languages import PEOPLE_FILE, data_file
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Metrics:
     oos_rejection: float  # out-of-scope sentences answered with no intent
     false_rejection: float  # in-scope sentences answered with no intent
     slot_f1_by_name: dict = field(default_factory=dict)  # slot name → F1
+    n_gold_slots: int = -1  # slots the in-scope sentences name (0: a set of intents alone; -1: not counted)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -50,7 +52,7 @@ def score(golds: Sequence[tuple[str | None, dict]], answers: Sequence[Answer]) -
     by_name = {k: _f1(tp[k], fp[k], fn[k]) for k in sorted(set(tp) | set(fp) | set(fn))}
     f1 = _f1(sum(tp.values()), sum(fp.values()), sum(fn.values()))
     return Metrics(n_in, n_oos, correct / max(n_in, 1), f1, rejected_oos / max(n_oos, 1), rejected_in / max(n_in, 1),
-                   by_name)
+                   by_name, sum(tp.values()) + sum(fn.values()))
 
 
 def _f1(tp: int, fp: int, fn: int) -> float:
@@ -87,8 +89,11 @@ SPLITS = ("test", "novel", "dev", "paraphrase", "people")
 Record = tuple  # (text, intent or None, {slot: value})
 
 
-def load_people(data_dir: Path | None = None) -> list[Record]:
-    """The people set: its in-scope commands, then its out-of-scope lines (intent None)."""
+def load_people(data_dir: Path | None = None, language: str = "en") -> list[Record]:
+    """The people set: its in-scope commands, then its out-of-scope lines (intent None). English
+    has its own files; another language one ``people.tsv`` (:func:`load_tsv`)."""
+    if language != "en":
+        return load_tsv(data_file(language, PEOPLE_FILE))
     data_dir = data_dir or DATA_DIR
     commands, others = (data_dir / name for name in PEOPLE_FILES)
     lines = [line.strip() for line in others.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -136,7 +141,9 @@ def load_tsv(path: Path) -> list[Record]:
     return records
 
 
-def people_set_present(data_dir: Path | None = None) -> bool:
+def people_set_present(data_dir: Path | None = None, language: str = "en") -> bool:
+    if language != "en":
+        return data_file(language, PEOPLE_FILE).is_file()
     return all(((data_dir or DATA_DIR) / name).is_file() for name in PEOPLE_FILES)
 
 
@@ -147,7 +154,7 @@ def split_records(split: str, dataset) -> list[Record]:
 
     if split in ("test", "dev", "novel"):
         return [(e.text, e.intent, e.slots) for e in getattr(dataset, split)]
-    records = load_paraphrases() if split == "paraphrase" else load_people()
+    records = load_paraphrases() if split == "paraphrase" else load_people(language=dataset.language)
     seen = {text_key(e.text) for e in dataset.train}
     return [r for r in records if text_key(r[0]) not in seen]
 

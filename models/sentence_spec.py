@@ -21,7 +21,8 @@ from hassil.expression import Alternative, Expression, ListReference, Permutatio
 from hassil.intents import Intents, TextSlotList, WildcardSlotList
 from hassil.parse_expression import parse_sentence
 
-from .templates import LANGUAGE, OWN_LISTS, Sampler, SampleStats, Template, ha_intents, templates_from_dict
+from .languages import languages
+from .templates import OWN_LISTS, Sampler, SampleStats, Template, ha_intents, templates_from_dict
 
 MIN_DISTINCT_SENTENCES = 3  # one to train on, one for dev, one for test
 BLOCK_KEYS_IGNORED = frozenset({"requires_context", "excludes_context", "response", "metadata"})
@@ -174,9 +175,9 @@ def load_spec(paths: Iterable[str | Path], language: str | None = None,
         raise SpecError(files[0], 1, "no language: add 'language: en' (or another Home Assistant "
                         "language) to the file, or pass --language")
     check_language(language, files[0], None)
-    if with_home_assistant and language != LANGUAGE:
-        raise SpecError(files[0], None, f"--with-home-assistant is available for {LANGUAGE!r} only so far "
-                        f"(this spec is {language!r}); train the spec alone, without it")
+    if with_home_assistant and language not in languages():
+        raise SpecError(files[0], None, f"--with-home-assistant needs SqueezeEdge's data for {language!r} "
+                        f"(it has {', '.join(languages())}); train the spec alone, without it")
 
     lists: dict[str, tuple[Path, int, Any]] = {}
     rules: dict[str, tuple[Path, int, Any]] = {}
@@ -299,9 +300,10 @@ def _check_references(spec: Spec, template: Template) -> None:
             if slot_list is None:
                 raise SpecError(*spec.template_lines[template.id], f"unknown list {{{expr.list_name}}}: define it "
                                 "under 'lists:' (values, range or wildcard)")
-            if isinstance(slot_list, WildcardSlotList) and spec.language != LANGUAGE:
+            if isinstance(slot_list, WildcardSlotList) and spec.language not in languages():
                 raise SpecError(*spec.template_lines[template.id], f"wildcard {{{expr.list_name}}}: training needs "
-                                f"sample values, which exist for {LANGUAGE!r} only so far; use a list of values")
+                                f"sample values, which exist for {', '.join(languages())} only so far; "
+                                "use a list of values")
             if isinstance(slot_list, TextSlotList):
                 for value in slot_list.values:
                     walk(value.text_in)
@@ -313,7 +315,7 @@ def spec_sampler(spec: Spec, split: str, with_home_assistant: bool, stats: Sampl
     """A sampler for the spec's templates: its own lists always win; Home Assistant's home lists
     ({area}, {name}, ...) are filled from ours only when the model includes Home Assistant."""
     own = OWN_LISTS - set(spec.lists) if with_home_assistant else frozenset()
-    return Sampler(split, stats, own_lists=frozenset(own))
+    return Sampler(split, stats, own_lists=frozenset(own), language=spec.language)
 
 
 def _check_splittable(spec: Spec, with_home_assistant: bool) -> None:

@@ -5,23 +5,24 @@ held-out sentence equal to a training one is dropped, novel phrasing is reported
 Out of scope for a maker's model is everything else people say to a device in that language:
 Home Assistant's own commands that name something in a home (an area, floor or device: "turn
 on the kitchen light"; from its templates of that language, split the same way, so dev/test
-negatives come from templates training never saw) and, in English, our general out-of-scope
-sentences. Home Assistant's commands that name nothing ("pause", "how much time is left",
+negatives come from templates training never saw) and, in the languages we have them for
+(:mod:`.languages`), our general out-of-scope sentences. Home Assistant's commands that name nothing ("pause", "how much time is left",
 "set the temperature to 20") are left out: said to a washing machine they may well be its own.
-With ``with_home_assistant`` the spec's intents join Home Assistant's English model instead (a
-spec intent with a Home Assistant name adds sentences to it).
+With ``with_home_assistant`` the spec's intents join Home Assistant's model of that language
+instead (a spec intent with a Home Assistant name adds sentences to it).
 """
 
 from __future__ import annotations
 
 import random
 
-from .augment import ANY_LANGUAGE, augment_examples
-from .dataset import (OOS_HELD_OUT_FILES, OOS_TRAIN_FILES, Dataset, build_dataset, drop_seen, load_lines,
-                      oos_examples, rescue_missing_intents, sample_splits, split_templates, text_key)
+from .augment import augment_examples
+from .dataset import (Dataset, build_dataset, drop_seen, oos_examples, oos_held_out_examples, oos_train_examples,
+                      rescue_missing_intents, sample_splits, split_templates, text_key)
 from .examples import Example
+from .languages import ENGLISH, languages
 from .sentence_spec import Spec, spec_sampler
-from .templates import LANGUAGE, Sampler, SampleStats, load_templates
+from .templates import Sampler, SampleStats, load_templates
 
 HOME_SLOTS = frozenset({"area", "floor", "name"})
 # A maker's spec has a few dozen templates against Home Assistant's hundreds of out-of-scope
@@ -38,7 +39,10 @@ def home_assistant_negatives(language: str, rng: random.Random, avoid: set[str])
     templates split like ours), minus any sentence that is also one of the spec's (``avoid``)."""
     templates = load_templates(language)
     assignment = split_templates(templates, rng)
-    samplers = {"train": Sampler("train"), "dev": Sampler("heldout"), "test": Sampler("heldout")}
+    # names of the language where we have them (languages without data: English ones)
+    names = language if language in languages() else ENGLISH
+    samplers = {split: Sampler("train" if split == "train" else "heldout", language=names)
+                for split in ("train", "dev", "test")}
     out: dict[str, list[Example]] = {"train": [], "dev": [], "test": []}
     for template in templates:
         split = "train" if assignment[template.id] == "shared" else assignment[template.id]
@@ -61,14 +65,14 @@ def build_spec_dataset(spec: Spec, seed: int = 0, samples_per_template: int = SP
     samplers = (spec_sampler(spec, "train", with_home_assistant, stats),
                 spec_sampler(spec, "heldout", with_home_assistant, stats))
     splits = sample_splits(spec.templates, assignment, rng, samples_per_template, stats, samplers)
-    english = spec.language == LANGUAGE
-    kinds = None if english else ANY_LANGUAGE
+    english = spec.language == ENGLISH
 
     train = list(splits["train"])
     if augment:
-        train += augment_examples(splits["train"], rng, kinds=kinds)
+        train += augment_examples(splits["train"], rng, language=spec.language)
     if with_home_assistant:
-        base = build_dataset(seed=seed, samples_per_template=samples_per_template, augment=augment)
+        base = build_dataset(seed=seed, samples_per_template=samples_per_template, augment=augment,
+                             language=spec.language)
         train += base.train
         negatives = {"dev": [e for e in base.dev if e.intent is None],
                      "test": [e for e in base.test if e.intent is None]}
@@ -78,10 +82,10 @@ def build_spec_dataset(spec: Spec, seed: int = 0, samples_per_template: int = SP
         avoid = {text_key(e.text) for xs in splits.values() for e in xs}
         negatives = home_assistant_negatives(spec.language, rng, avoid)
         oos_train = negatives.pop("train")
-        if english:
-            oos_train += oos_examples([line for name in OOS_TRAIN_FILES for line in load_lines(name)])
-            for split, name in OOS_HELD_OUT_FILES.items():
-                negatives[split] += oos_examples(load_lines(name))
+        if spec.language in languages():
+            oos_train += oos_train_examples(spec.language)
+            for split in ("dev", "test"):
+                negatives[split] += oos_held_out_examples(split, spec.language)
         oos_train = [e for e in oos_train if text_key(e.text) not in avoid]
         train += oos_train
         held_out_extra = {"dev": [], "test": []}
@@ -93,4 +97,5 @@ def build_spec_dataset(spec: Spec, seed: int = 0, samples_per_template: int = SP
         examples = drop_seen(splits[split] + held_out_extra[split] + negatives[split], seen)
         train, held_out[split] = rescue_missing_intents(train, examples, list(spec.intents), rng)
     return Dataset(train, held_out["dev"], held_out["test"], stats.domain_span_omitted,
-                   home_names=with_home_assistant, hand_written_sets=with_home_assistant)
+                   home_names=with_home_assistant, hand_written_sets=with_home_assistant and english,
+                   language=spec.language)

@@ -232,13 +232,16 @@ class Sampler:
     ``split`` is ``"train"`` or ``"heldout"`` (see :func:`entities.names`). ``own_lists``: the
     list names we fill from our own lists (default :data:`OWN_LISTS`: those Home Assistant fills
     from the user's home); any other wildcard list is filled with free text
-    (:func:`entities.free_text`), as a maker's ``wildcard: true`` list is.
+    (:func:`entities.free_text`), as a maker's ``wildcard: true`` list is. Names and free text
+    are those of ``language`` (:mod:`.languages`).
     """
 
     MAX_ATTEMPTS = 8
 
-    def __init__(self, split: str, stats: SampleStats | None = None, own_lists: frozenset[str] = OWN_LISTS):
+    def __init__(self, split: str, stats: SampleStats | None = None, own_lists: frozenset[str] = OWN_LISTS,
+                 language: str = LANGUAGE):
         self.split = split
+        self.language = language
         self.stats = stats if stats is not None else SampleStats()
         self.own_lists = own_lists
 
@@ -265,7 +268,7 @@ class Sampler:
         """A ``domain`` span on the first word naming the block's fixed domain, if any."""
         if template.fixed_domain is None:
             return []
-        match = find_domain_keyword(text, template.fixed_domain)
+        match = find_domain_keyword(text, template.fixed_domain, self.language)
         if match is None:
             self.stats.domain_span_omitted["no keyword"] += 1
             return []
@@ -321,15 +324,15 @@ class Sampler:
             text = " ".join("".join(c.text for c in inner).split())
             return _Chunk(text, slot, _value_string(choice.value_out, text))
         if isinstance(slot_list, WildcardSlotList):
-            text = rng.choice(entities.free_text(self.split))
+            text = rng.choice(entities.free_text(self.split, self.language))
             return _Chunk(text, slot, text)
         raise TypeError(f"unexpected slot list {slot_list!r}")
 
     def _own_values(self, list_name: str, template: Template) -> tuple[str, ...]:
         if list_name != "name":
-            return entities.names(list_name, self.split)
+            return entities.names(list_name, self.split, self.language)
         domains = template.name_domains or ("light", "switch", "fan", "media_player")
-        return tuple(v for d in domains for v in entities.device_names(d, self.split))
+        return tuple(v for d in domains for v in entities.device_names(d, self.split, self.language))
 
 
 def _value_string(value_out: Any, text: str) -> str:
@@ -386,14 +389,16 @@ def has_repeated_word(text: str) -> bool:
 
 
 @cache
-def _domain_pattern(domain: str) -> re.Pattern:
-    words = sorted(DOMAIN_KEYWORDS[domain], key=len, reverse=True)
+def _domain_pattern(domain: str, language: str) -> re.Pattern | None:
+    words = (DOMAIN_KEYWORDS if language == LANGUAGE else entities.domain_keywords(language)).get(domain, ())
+    if not words:
+        return None
+    words = sorted(words, key=len, reverse=True)
     return re.compile(r"\b(" + "|".join(map(re.escape, words)) + r")\b", re.IGNORECASE)
 
 
-def find_domain_keyword(text: str, domain: str) -> tuple[int, int] | None:
-    """(start, end) of the first word in ``text`` naming ``domain``, or None."""
-    if domain not in DOMAIN_KEYWORDS:
-        return None
-    match = _domain_pattern(domain).search(text)
+def find_domain_keyword(text: str, domain: str, language: str = LANGUAGE) -> tuple[int, int] | None:
+    """(start, end) of the first word in ``text`` naming ``domain`` in ``language``, or None."""
+    pattern = _domain_pattern(domain, language)
+    match = pattern.search(text) if pattern else None
     return (match.start(), match.end()) if match else None

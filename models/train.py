@@ -57,7 +57,6 @@ class TrainOptions:
     # (and against anything else on the machine: 50x slower measured on a busy 2-core box).
     threads: int = 1
     progress: bool = True
-    language: str = "en"
     info: dict = field(default_factory=dict)  # recorded in the model's info (e.g. the spec it came from)
 
     @property
@@ -162,10 +161,11 @@ def intent_slots(examples: Sequence[Example]) -> dict[str, list[str]]:
     return {intent: sorted(slots) for intent, slots in sorted(seen.items())}
 
 
-def training_gazetteers(n: int, tokenizer: WordPieceTokenizer, opts: TrainOptions) -> list[Gazetteer | None]:
-    """For each of ``n`` training sentences: the training home's names, the same names all as
-    generic [name]s, or none (shares set by ``opts``)."""
-    home = readable(tokenizer, home_names("train"))
+def training_gazetteers(n: int, tokenizer: WordPieceTokenizer, opts: TrainOptions,
+                        language: str) -> list[Gazetteer | None]:
+    """For each of ``n`` training sentences: the training home's names (in ``language``), the
+    same names all as generic [name]s, or none (shares set by ``opts``)."""
+    home = readable(tokenizer, home_names("train", language))
     typed = Gazetteer(tokenizer, home)
     generic = Gazetteer(tokenizer, HomeNames(tuple((NAME if kind.startswith(NAME) else kind, text)
                                                    for kind, text in home.entries)))
@@ -189,7 +189,7 @@ def train_spec(spec, opts: TrainOptions, with_home_assistant: bool = False,
     samples = samples_per_template or SPEC_SAMPLES_PER_TEMPLATE
     dataset = build_spec_dataset(spec, seed=opts.seed, samples_per_template=samples,
                                  with_home_assistant=with_home_assistant)
-    return run_training(dataset, replace(opts, samples_per_template=samples, language=spec.language,
+    return run_training(dataset, replace(opts, samples_per_template=samples,
                                          epochs=opts.epochs or SPEC_EPOCHS, info=spec.model_info(with_home_assistant)))
 
 
@@ -211,7 +211,7 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
         cfg = ModelConfig.from_dict({**cfg.to_dict(), "vocab_size": len(vocab)})
     tokenizer = WordPieceTokenizer(vocab, cfg.max_len)
     labels = LabelSpace.from_examples(train)
-    gazetteers = (training_gazetteers(len(train), tokenizer, opts) if dataset.home_names
+    gazetteers = (training_gazetteers(len(train), tokenizer, opts, dataset.language) if dataset.home_names
                   else [None] * len(train))
     data = encode_examples(train, tokenizer, labels, gazetteers)
     model = train_float(cfg, labels, data, opts, epochs)
@@ -224,7 +224,7 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
                          info={"preset": opts.preset, "seed": opts.seed, "init_seed": opts.training_seed,
                                "epochs": epochs,
                                "samples_per_template": opts.samples_per_template, **opts.info})
-    int_model.language = opts.language
+    int_model.language = dataset.language
     int_model.intent_slots = intent_slots(train)
     # Measured as a device told its home's names (every one, held-out ones included), and as
     # one told none; each gets its own out-of-scope threshold, chosen on dev.
@@ -232,7 +232,7 @@ def run_training(dataset, opts: TrainOptions) -> TrainResult:
     int_model.oos_threshold = int_model.oos_threshold_without_names = 0
     int_model.oos_threshold_without_names = choose_threshold(nameless.classify, dev, opts.max_false_rejection)
     if dataset.home_names:
-        home = readable(tokenizer_for(int_model), home_names("all"))
+        home = readable(tokenizer_for(int_model), home_names("all", dataset.language))
         reference = ReferenceEngine(int_model, home)
         int_model.oos_threshold = choose_threshold(reference.classify, dev, opts.max_false_rejection)
     else:

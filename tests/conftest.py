@@ -18,7 +18,7 @@ NO_SKIPS = os.environ.get("SQUEEZEEDGE_NO_SKIPS") == "1" or os.environ.get("CI")
 # The areas the summary counts tests in, by the test file's name (test_<word>...).
 AREAS = {
     "model and data": ("dataset", "training", "tokenizer", "decode", "gazetteer", "intmath", "eval", "slot",
-                       "sentences"),
+                       "sentences", "languages"),
     "compiler": ("compiler",),
     "firmware: host emulator and core": ("emulator", "firmware", "names", "fuzz", "device"),
     "boards in QEMU": ("stm32", "rv32", "xtensa", "systick", "board"),

@@ -91,6 +91,8 @@ def test_the_wheel_carries_the_firmware_and_models_and_no_build_products(built, 
     models = [f for f in files if f.startswith("models/pretrained/") and f.endswith(".semodel")]
     assert models and all(f"squeezeedge/{f}" in names for f in models), models
     assert "squeezeedge/models/data/out_of_scope_train.txt" in names
+    language_data = [f for f in files if f.startswith("models/data/languages/") and not f.endswith(".md")]
+    assert language_data and all(f"squeezeedge/{f}" in names for f in language_data), language_data
     assert "squeezeedge/micropython/qemu_vfs_rom_ioctl.c" in names
     planted = [f for f in BUILD_PRODUCTS if f"squeezeedge/{f}" in names]
     assert not planted, f"build products in the wheel: {planted}"

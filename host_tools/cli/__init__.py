@@ -14,7 +14,7 @@ import signal
 import sys
 
 from .. import __version__
-from .common import CliError
+from .common import CliError, resolve_model
 
 # In the order `squeezeedge --help` lists them.
 COMMANDS = ("classify", "make", "compile", "build", "flash", "emulate", "send", "mqtt", "bridge", "bench", "names", "model",
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_signals()
     args = build_parser().parse_args(argv)
     try:
+        resolve_model(args)
         return args.func(args)
     except CliError as e:
         from ..broker import mask

@@ -15,6 +15,7 @@ from ..micropython.natmod import (ARCHES, MANIFEST_FILE, MPY_FILE, WEIGHTS_FILE,
                                   write_user_module)
 from ..micropython.source import MicroPythonError
 from ..names import example_home
+from .common import add_model_arguments
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,8 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                           "and write firmware.elf/.bin/.hex; prints flash and RAM use against the "
                                           "chip's limits and fails if it does not fit.")
     p.add_argument("--board", default="stm32f405", choices=list(BOARDS), help="target board (default: stm32f405)")
-    p.add_argument("--model", metavar="PATH", help="a .semodel file or a model package directory "
-                                                   "(default: the shipped model)")
+    add_model_arguments(p, "a .semodel file or a model package directory")
     p.add_argument("-o", "--output", metavar="DIR", default=".", help="where to write the images (default: .)")
     p.add_argument("--icount", action="store_true",
                    help="also count executed instructions per inference on the release image (unicorn) and "

@@ -7,7 +7,7 @@ import sys
 from ..broker import add_broker_arguments
 from ..classify import classify_line, input_lines, write_json
 from ..engines import ENGINES
-from .common import broker_settings, load_names, open_engine
+from .common import add_model_arguments, broker_settings, load_names, open_engine
 
 
 def add_parser(sub) -> None:
@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
                    help="for --engine micropython: x64, the unix port on this machine (default); armv7m, armv7emsp "
                         "or rv32imc, the native module for that ISA on a MicroPython board in QEMU (MPS2_AN385, "
                         "MPS2_AN500, VIRT_RV32), driven by mpremote")
-    c.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
+    add_model_arguments(c)
     c.add_argument("--names", metavar="FILE", help="the home's names (JSON, see `squeezeedge names`): names listed "
                                                   "there are recognised as areas, floors and devices; a device or "
                                                   "emulator is sent them first (default: none)")

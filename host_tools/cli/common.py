@@ -23,6 +23,31 @@ def load_model(path: str | None):
         raise CliError(f"{e}{hint}") from None
 
 
+def add_model_arguments(parser, what: str = "int8 model file") -> None:
+    """--model PATH or --language XX (the shipped model of that language): the model a command runs."""
+    parser.add_argument("--model", metavar="PATH", help=f"{what} (default: the shipped model of --language)")
+    from ..models.languages import shipped_languages
+
+    parser.add_argument("--language", dest="model_language", metavar="XX",
+                        help=f"the shipped model of this language: {', '.join(shipped_languages())} (default: en)")
+
+
+def resolve_model(args) -> None:
+    """Turn --language into --model: the shipped model of that language (main does this for every
+    command that takes both)."""
+    language = getattr(args, "model_language", None)
+    if not language:
+        return
+    if args.model:
+        raise CliError("--model and --language both choose the model: pass one of them")
+    from ..models.languages import LanguageError, shipped_model
+
+    try:
+        args.model = str(shipped_model(language))
+    except LanguageError as e:
+        raise CliError(str(e)) from None
+
+
 def load_names(path: str | None):
     from ..models.gazetteer import NamesError
     from ..names import load_names as load

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..compiler.targets import TARGETS
+from .common import add_model_arguments
 
 
 def add_parser(subparsers) -> None:
@@ -18,7 +19,7 @@ def add_parser(subparsers) -> None:
                     "vocabulary, labels and tables the firmware core needs. The outputs are bit-exact with "
                     "the integer reference interpreter. A firmware port builds with the directory as "
                     "MODEL_DIR.")
-    c.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
+    add_model_arguments(c)
     c.add_argument("--target", default="host", choices=list(TARGETS),
                    help="target whose compiler flags go into model.json (default: host)")
     c.add_argument("--portable", action="store_true",

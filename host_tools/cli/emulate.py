@@ -20,6 +20,7 @@ from ..emulator import (Emulator, EmulatorError, build_emulator, default_model_p
 from ..models.gazetteer import HomeNames, NamesError
 from ..mqtt import check_device, connect_client, default_local_port, start_local_broker
 from ..transport import TransportError
+from .common import add_model_arguments
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,7 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "image under qemu-system-arm -M netduinoplus2, its USART1 on --serial tcp:PORT; rv32-virt: "
                         "the firmware on the ESP32-C3's ISA under qemu-system-riscv32 -M virt, its UART on "
                         "--serial tcp:PORT")
-    p.add_argument("--model", help="a .semodel file or a model package directory (default: the shipped model)")
+    add_model_arguments(p, "a .semodel file or a model package directory")
     p.add_argument("--image", metavar="PATH",
                    help="with --board stm32f405|rv32-virt: run this firmware image as it is (the firmware.elf, or "
                         "the directory, that `squeezeedge build --board ... -o DIR` wrote) instead of building one")

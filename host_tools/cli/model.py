@@ -11,15 +11,15 @@ from ..models.config import DEFAULT_PRESET, PRESETS
 from ..models.engine import tokenizer_for
 from ..models.gazetteer import readable, supports_names
 from ..names import example_home
-from .common import CliError, load_model, load_names, open_engine
+from .common import CliError, add_model_arguments, load_model, load_names, open_engine
 
 
 def add_parser(sub) -> None:
     presets = "; ".join(f"{n}: H{pr.config.hidden} L{pr.config.layers} V{pr.config.vocab_size} ({pr.description})"
                         for n, pr in PRESETS.items())
     t = sub.add_parser("train", help="train a model and write the int8 model file",
-                       description="Build the dataset from Home Assistant's intents (or from your own commands: "
-                                   "--sentences), train a float SqueezeBERT on the CPU, quantize it to int8 and "
+                       description="Build the dataset from Home Assistant's intents in English or --language XX "
+                                   "(or from your own commands: --sentences), train a float SqueezeBERT on the CPU, quantize it to int8 and "
                                    "report held-out metrics.",
                        epilog=f"your own commands — write them as Home Assistant custom sentences "
                               f"(examples/appliances/*.yaml) and run `squeezeedge train --sentences washer.yaml "
@@ -27,9 +27,11 @@ def add_parser(sub) -> None:
                               f"scope; --with-home-assistant adds Home Assistant's own intents. Presets — {presets}")
     t.add_argument("--sentences", nargs="+", metavar="PATH",
                    help="your commands: Home Assistant custom-sentence YAML files or folders of them")
-    t.add_argument("--language", metavar="XX", help="the language of --sentences (default: the files' 'language:')")
+    t.add_argument("--language", metavar="XX", help="without --sentences: Home Assistant's intents in this language "
+                                                    "(default: en); with them: their language (default: the files' "
+                                                    "'language:')")
     t.add_argument("--with-home-assistant", action="store_true",
-                   help="with --sentences: also know Home Assistant's intents (English)")
+                   help="with --sentences: also know Home Assistant's intents in their language")
     t.add_argument("--preset", default=DEFAULT_PRESET, help=f"size preset (default: {DEFAULT_PRESET})")
     t.add_argument("-o", "--output", required=True, metavar="PATH", help="where to write the .semodel file")
     t.add_argument("--seed", type=int, default=0, help="seed for data split, sampling and training (default: 0)")
@@ -48,7 +50,7 @@ def add_parser(sub) -> None:
                        description="Intent accuracy, slot F1 and out-of-scope rejection on the held-out test and dev "
                                    "splits, on the test sentences worded as nothing in training (novel phrasing), and on the "
                                    "hand-written paraphrase and people sets.")
-    e.add_argument("--model", metavar="PATH", help="int8 model file (default: the shipped model)")
+    add_model_arguments(e)
     e.add_argument("--engine", default="reference", choices=("reference", "c"), help="inference engine (default: reference)")
     e.add_argument("--diagnose", action="store_true",
                    help="also print how much of the slot error is typing: F1 with area/floor/name as one type")
@@ -88,8 +90,9 @@ def _metrics_table(metrics: dict) -> str:
         for engine, m in engines.items():
             m = m if isinstance(m, dict) else m.as_dict()
             oos = f"{100 * m['oos_rejection']:.1f}% (n={m['n_out_of_scope']})" if m["n_out_of_scope"] else "-"
+            slot_f1 = "- (no slots given)" if m.get("n_gold_slots") == 0 else f"{100 * m['slot_f1']:.2f}%"
             rows.append(f"| {split} | {engine} | {100 * m['intent_accuracy']:.2f}% (n={m['n_in_scope']}) | "
-                        f"{100 * m['slot_f1']:.2f}% | {oos} | {100 * m['false_rejection']:.2f}% |")
+                        f"{slot_f1} | {oos} | {100 * m['false_rejection']:.2f}% |")
     return "\n".join(rows)
 
 
@@ -116,13 +119,21 @@ def run_train(args) -> int:
         print(f"{len(spec.templates)} sentence templates, {len(spec.intents)} intents, language {spec.language}; "
               f"building the dataset (seed {args.seed}) ...", file=sys.stderr)
         result = train_spec(spec, opts, args.with_home_assistant, args.samples_per_template)
-    elif args.with_home_assistant or (args.language and args.language != "en"):
-        raise CliError("--with-home-assistant and --language need --sentences PATH: Home Assistant's own intents "
-                       "are trained in English only so far (the default, without --sentences)")
+    elif args.with_home_assistant:
+        raise CliError("--with-home-assistant needs --sentences PATH (without --sentences the model is Home "
+                       "Assistant's intents alone)")
     else:
-        print(f"building the dataset (seed {args.seed}) ...", file=sys.stderr)
+        from ..models.languages import LanguageError, check_language
+
+        language = args.language or "en"
+        try:
+            check_language(language)
+        except LanguageError as e:
+            raise CliError(str(e)) from None
+        print(f"building the dataset of Home Assistant's intents in {language!r} (seed {args.seed}) ...",
+              file=sys.stderr)
         samples = args.samples_per_template or opts.samples_per_template
-        dataset = build_dataset(seed=args.seed, samples_per_template=samples)
+        dataset = build_dataset(seed=args.seed, samples_per_template=samples, language=language)
         if args.stats:
             print(format_stats(dataset), file=sys.stderr)
         result = run_training(dataset, replace(opts, samples_per_template=samples))
@@ -155,9 +166,9 @@ def run_eval(args) -> int:
     from ..models.dataset import build_dataset
     from ..models.evaluate import SPLITS, evaluate_records, people_set_present, split_records
 
-    if args.split == "people" and not people_set_present():
-        raise CliError("the people set (models/data/people_test.jsonl, people_oos_test.txt) is not there")
     model = load_model(args.model)
+    if args.split == "people" and not people_set_present(language=model.language):
+        raise CliError(f"there is no people set of language {model.language!r} (models/data/PEOPLE.md)")
     spec_info = model.info.get("spec")
     if args.sentences or args.tsv or spec_info:
         return run_eval_spec(args, model, spec_info)
@@ -166,12 +177,13 @@ def run_eval(args) -> int:
     elif args.names:
         names = load_names(args.names)
     else:  # the held-out sentences' home (as much of it as the model can hold), if it takes names
-        names = readable(tokenizer_for(model), example_home()) if supports_names(model.vocab) else None
+        names = readable(tokenizer_for(model), example_home(model.language)) if supports_names(model.vocab) else None
     engine = open_engine(args.engine, args.model, names=names)
     engine.name = f"{engine.name}, {f'{len(names)} home names' if names else 'no home names'}"
     seed = engine.model.info.get("seed", 0) if args.seed is None else args.seed
-    dataset = build_dataset(seed=seed)
-    splits = [s for s in SPLITS if args.split in (s, "all") and (s != "people" or people_set_present())]
+    dataset = build_dataset(seed=seed, language=model.language)
+    splits = [s for s in SPLITS if args.split in (s, "all") and (s != "paraphrase" or dataset.hand_written_sets)
+              and (s != "people" or people_set_present(language=model.language))]
     metrics = {split: {engine.name: evaluate_records(engine.classify, split_records(split, dataset))}
                for split in splits}
     if args.json:

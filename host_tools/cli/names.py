@@ -24,6 +24,8 @@ def add_parser(subparsers):
     sub = p.add_subparsers(dest="names_cmd", required=True)
     ex = sub.add_parser("example", help="write the example home (every name of the project's data)")
     ex.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: stdout)")
+    ex.add_argument("--language", default="en", metavar="XX", help="the home's language (default: en; "
+                                                                   "models/data/languages/ has the others)")
     push = sub.add_parser("push", help="replace a device's names by those of FILE",
                           description="Clears the device's names, then adds each name of FILE. Names live "
                                       "in the device's RAM: push them again after a reset.")
@@ -44,10 +46,16 @@ def run(args) -> int:
 
 def _run(args) -> int:
     if args.names_cmd == "example":
-        text = json.dumps(example_home().to_json(), indent=1) + "\n"
+        from ..models.languages import LanguageError, check_language
+
+        try:
+            home = example_home(check_language(args.language))
+        except LanguageError as e:
+            raise CliError(str(e)) from None
+        text = json.dumps(home.to_json(), indent=1, ensure_ascii=False) + "\n"
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")
-            print(f"wrote {len(example_home())} names to {args.output}", file=sys.stderr)
+            print(f"wrote {len(home)} names to {args.output}", file=sys.stderr)
         else:
             sys.stdout.write(text)
         return 0
