@@ -25,9 +25,9 @@ def load_model(path: str | None):
 
 def add_model_arguments(parser, what: str = "int8 model file") -> None:
     """--model PATH or --language XX (the shipped model of that language): the model a command runs."""
-    parser.add_argument("--model", metavar="PATH", help=f"{what} (default: the shipped model of --language)")
     from ..models.languages import shipped_languages
 
+    parser.add_argument("--model", metavar="PATH", help=f"{what} (default: the shipped model of --language)")
     parser.add_argument("--language", dest="model_language", metavar="XX",
                         help=f"the shipped model of this language: {', '.join(shipped_languages())} (default: en)")
 
